@@ -1,0 +1,465 @@
+"""A Socket.IO client of the drone events gateway for detector processes and other services.
+
+It keeps one subscription alive across reconnections: after every (re)connection it
+subscribes again with ``since`` = the id of the last event it handed over, so the gateway
+replays what was missed; it drops any event it has already handed over; and when the
+gateway no longer holds the missed events it fetches a snapshot and calls ``on_resync``.
+Callbacks run one at a time, in the order the events arrived, on one dispatcher thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import engineio
+import socketio
+
+from . import protocol as p
+from .event import EnvelopeError, Event, parse_event_id
+
+log = logging.getLogger("drone_events")
+
+Token = str | Callable[[], str]
+_STOP = object()
+
+
+# The arguments of each typed handler, from (serial, data, event).
+_TYPED_ARGUMENTS: dict[str, Callable[[str | None, dict, Event], tuple]] = {
+    p.DRONE_STREAM_STATUS: lambda s, d, e: (s, d.get("streamIsOn"), e),
+    p.DRONE_AI_TOGGLED: lambda s, d, e: (s, d.get("aiDetectionEnabled"), e),
+    p.DRONE_CLASSES_CHANGED: lambda s, d, e: (
+        s,
+        d.get("detectionClasses", []),
+        d.get("added", []),
+        d.get("removed", []),
+        e,
+    ),
+    p.DRONE_UPDATED: lambda s, d, e: (s, d.get("changes", {}), d.get("full"), e),
+    p.DRONE_CREATED: lambda s, d, e: (s, d.get("full"), e),
+    p.DRONE_DELETED: lambda s, d, e: (s, d.get("full"), e),
+    p.DRONE_INCIDENT: lambda s, d, e: (s, d.get("incident"), e),
+    p.SYSTEM_BROADCAST: lambda s, d, e: (d.get("message"), d.get("level"), e),
+}
+
+
+class SubscriptionError(RuntimeError):
+    """The gateway refused a subscription (unknown drone shape, not allowed, ...)."""
+
+
+class RefreshError(RuntimeError):
+    """The gateway refused a new token."""
+
+
+class _InOrderEngineIOClient(engineio.Client):
+    """Runs message handlers on the reading thread, one after the other.
+
+    ``engineio.Client`` starts a new thread per message, so two events sent in order can
+    reach the handlers out of order. The handlers of :class:`DroneEventsClient` only
+    record and queue work, so running them inline costs nothing.
+    """
+
+    def _trigger_event(self, event, *args, **kwargs):
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class _InOrderSocketIOClient(socketio.Client):
+    def _engineio_client_class(self):
+        return _InOrderEngineIOClient
+
+
+def _serial_list(serials: Iterable[str] | str | None) -> list[str]:
+    if serials is None:
+        return []
+    if isinstance(serials, str):
+        return [serials]
+    return list(dict.fromkeys(serials))
+
+
+class DroneEventsClient:
+    """Receives the events of some drones (or all) from the gateway and calls your handlers.
+
+    ``token`` is a JWT, or a function returning one, which is then called again before
+    every reconnection (so a client outlives its tokens). Register handlers with the
+    decorators (``@client.on_stream_status`` ...) before :meth:`connect`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: Token,
+        *,
+        serials: Iterable[str] | str | None = None,
+        all_drones: bool = False,
+        resume: bool = True,
+        snapshot: bool = False,
+        reconnect: bool = True,
+        transports: tuple[str, ...] = ("websocket",),
+        socketio_path: str = p.SOCKETIO_PATH,
+        connect_timeout: float = 10.0,
+        reconnection_delay: float = 0.5,
+        reconnection_delay_max: float = 5.0,
+    ):
+        self.url = url
+        self.resume = resume
+        self.snapshot = snapshot
+        self.reconnect = reconnect
+        self.connect_timeout = connect_timeout
+        self._token = token
+        self._transports = list(transports)
+        self._path = socketio_path
+        self._all = all_drones
+        self._serials = _serial_list(serials)
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._lock = threading.Lock()
+        self._cursor: tuple[int, int] | None = None
+        self._last_id: str | None = None
+        self._ready = threading.Event()
+        self._refreshed = threading.Event()
+        self._refresh_reply: dict[str, Any] | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._dispatcher: threading.Thread | None = None
+        self._rejoin: threading.Thread | None = None
+        self._closing = False
+        self.client_id: str | None = None
+        self.expires_at: float | None = None
+        self.subscriptions: list[str] = []
+        self.last_error: str | None = None
+        self.duplicates_dropped = 0
+        self._sio = _InOrderSocketIOClient(
+            reconnection=reconnect,
+            reconnection_delay=reconnection_delay,
+            reconnection_delay_max=reconnection_delay_max,
+        )
+        self._bind_socket_handlers()
+
+    # --- registering handlers -------------------------------------------------------
+    def _add(self, kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._handlers.setdefault(kind, []).append(fn)
+        return fn
+
+    def on_event(self, fn):
+        """``fn(event)`` for every event, before the typed handler of its type."""
+        return self._add("event", fn)
+
+    def on_stream_status(self, fn):
+        """``fn(serial, stream_is_on, event)`` on ``drone.stream.status``."""
+        return self._add(p.DRONE_STREAM_STATUS, fn)
+
+    def on_ai_detection(self, fn):
+        """``fn(serial, enabled, event)`` on ``drone.ai.detection.toggled``."""
+        return self._add(p.DRONE_AI_TOGGLED, fn)
+
+    def on_detection_classes(self, fn):
+        """``fn(serial, classes, added, removed, event)`` on ``drone.detection.classes.changed``."""
+        return self._add(p.DRONE_CLASSES_CHANGED, fn)
+
+    def on_config_updated(self, fn):
+        """``fn(serial, changes, full, event)`` on ``drone.updated``."""
+        return self._add(p.DRONE_UPDATED, fn)
+
+    def on_created(self, fn):
+        """``fn(serial, drone, event)`` on ``drone.created``."""
+        return self._add(p.DRONE_CREATED, fn)
+
+    def on_deleted(self, fn):
+        """``fn(serial, drone, event)`` on ``drone.deleted`` (the drone as it was)."""
+        return self._add(p.DRONE_DELETED, fn)
+
+    def on_incident(self, fn):
+        """``fn(serial, incident, event)`` on ``drone.incident.detected``."""
+        return self._add(p.DRONE_INCIDENT, fn)
+
+    def on_broadcast(self, fn):
+        """``fn(message, level, event)`` on ``system.broadcast``."""
+        return self._add(p.SYSTEM_BROADCAST, fn)
+
+    def on_resync(self, fn):
+        """``fn(drones)`` with the current drone documents, when state must be reloaded.
+
+        Called after the first subscription when ``snapshot=True``, and whenever a
+        resumed subscription could not be replayed (the gateway's history no longer
+        holds every missed event).
+        """
+        return self._add("resync", fn)
+
+    # --- state ----------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._sio.connected
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the newest event handed over (where a resumed subscription starts)."""
+        with self._lock:
+            return self._last_id
+
+    # --- lifecycle ------------------------------------------------------------------
+    def connect(self) -> DroneEventsClient:
+        """Connect, subscribe, and return once the gateway confirmed the subscription.
+
+        Raises ``socketio.exceptions.ConnectionError`` when the gateway refuses the
+        connection (bad token) and :class:`SubscriptionError` when it refuses the
+        subscription.
+        """
+        self._closing = False
+        self._start_dispatcher()
+        self._ready.clear()
+        self.last_error = None
+        self._open(retry=False)
+        if not self._ready.wait(self.connect_timeout):
+            self.disconnect()
+            raise SubscriptionError(
+                f"no subscription within {self.connect_timeout}s: {self.last_error or 'no answer'}"
+            )
+        if self.last_error:
+            error = self.last_error
+            self.disconnect()
+            raise SubscriptionError(error)
+        return self
+
+    def wait(self) -> None:
+        """Block until the client is disconnected for good (``disconnect()`` or gave up)."""
+        while True:
+            self._sio.wait()
+            rejoin = self._rejoin
+            if rejoin is None or self._closing:
+                return
+            rejoin.join()
+            self._rejoin = None
+            if not self._sio.connected:
+                return
+
+    def disconnect(self) -> None:
+        """Disconnect, stop reconnecting, and stop the dispatcher after queued callbacks."""
+        self._closing = True
+        self._sio.shutdown()
+        dispatcher = self._dispatcher
+        if dispatcher is not None:
+            self._queue.put(_STOP)
+            if dispatcher is not threading.current_thread():
+                dispatcher.join(10)
+            self._dispatcher = None
+
+    def __enter__(self) -> DroneEventsClient:
+        return self.connect()
+
+    def __exit__(self, *exc_info) -> None:
+        self.disconnect()
+
+    def _open(self, retry: bool) -> None:
+        self._sio.connect(
+            self.url,
+            auth=self._auth,
+            transports=self._transports,
+            socketio_path=self._path,
+            wait_timeout=self.connect_timeout,
+            retry=retry,
+        )
+
+    def _auth(self) -> dict[str, str]:
+        token = self._token() if callable(self._token) else self._token
+        return {"token": token}
+
+    # --- subscriptions --------------------------------------------------------------
+    def subscribe(
+        self, serials: Iterable[str] | str | None = None, *, all_drones: bool = False
+    ) -> None:
+        """Add drones (or all) to the subscription; kept across reconnections."""
+        serials = _serial_list(serials)
+        with self._lock:
+            self._all = self._all or all_drones
+            self._serials += [s for s in serials if s not in self._serials]
+        if self._sio.connected:
+            shape = {"all": True} if all_drones else {"droneSerials": serials}
+            self._emit_subscribe(shape, advance=self._cursor is None)
+
+    def unsubscribe(
+        self, serials: Iterable[str] | str | None = None, *, all_drones: bool = False
+    ) -> None:
+        """Remove drones (or the all-drones subscription)."""
+        serials = _serial_list(serials)
+        with self._lock:
+            self._all = self._all and not all_drones
+            self._serials = [s for s in self._serials if s not in serials]
+        if self._sio.connected:
+            shape = {"all": True} if all_drones else {"droneSerials": serials}
+            self._sio.emit(p.SIO_UNSUBSCRIBE, shape, callback=self._on_unsubscribe_reply)
+
+    def _shape(self) -> dict[str, Any] | None:
+        if self._all:
+            return {"all": True}
+        return {"droneSerials": list(self._serials)} if self._serials else None
+
+    def _subscribe_on_connect(self) -> None:
+        with self._lock:
+            shape = self._shape()
+            since = self._last_id if self.resume else None
+        if shape is None:
+            self._ready.set()
+            return
+        if since:
+            self._emit_subscribe({**shape, "since": since}, advance=False)
+        else:
+            self._emit_subscribe({**shape, "snapshot": self.snapshot}, advance=True)
+
+    def _emit_subscribe(self, payload: dict[str, Any], advance: bool) -> None:
+        """``advance``: this subscription starts the stream, so its position becomes the cursor.
+
+        Only then: another subscription's events older than the position may still be
+        on their way, and must not be dropped as already seen.
+        """
+        reply = functools.partial(self._on_subscribe_reply, payload, advance)
+        self._sio.emit(p.SIO_SUBSCRIBE, payload, callback=reply)
+
+    def _on_subscribe_reply(self, request: dict[str, Any], advance: bool, reply=None, *_) -> None:
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            self.last_error = reply.get("error") if isinstance(reply, dict) else repr(reply)
+            log.error("subscription %s refused: %s", request, self.last_error)
+            self._ready.set()
+            return
+        if "since" in request and reply.get("recovered") is False:
+            log.warning("events after %s are no longer held; reloading state", request["since"])
+            shape = {k: v for k, v in request.items() if k != "since"}
+            self._emit_subscribe({**shape, "snapshot": True}, advance=True)
+            return
+        position = reply.get("position")
+        if advance and position:
+            self._advance(position)
+        self.subscriptions = list(reply.get("subscriptions", []))
+        if reply.get("snapshot") is not None:
+            self._queue.put((self._call, "resync", (reply["snapshot"],)))
+        self._ready.set()
+
+    def _on_unsubscribe_reply(self, reply=None, *_) -> None:
+        if isinstance(reply, dict) and reply.get("ok"):
+            self.subscriptions = list(reply.get("subscriptions", []))
+        else:
+            log.error("unsubscribe refused: %s", reply)
+
+    def _advance(self, event_id: str) -> None:
+        try:
+            position = parse_event_id(event_id)
+        except EnvelopeError:
+            log.warning("ignoring a malformed position %r", event_id)
+            return
+        with self._lock:
+            if self._cursor is None or position > self._cursor:
+                self._cursor, self._last_id = position, event_id
+
+    # --- tokens ---------------------------------------------------------------------
+    def refresh_token(self, token: Token, timeout: float = 10.0) -> dict[str, Any] | None:
+        """Use ``token`` from now on; when connected, hand it to the gateway and wait.
+
+        Returns the gateway's answer (``{"ok": True, "expiresAt": ...}``), or None when
+        not connected (the token is then used on the next connection). Raises
+        :class:`RefreshError` when the gateway refuses it.
+        """
+        self._token = token
+        if not self._sio.connected:
+            return None
+        self._refreshed.clear()
+        value = token() if callable(token) else token
+        self._sio.emit(p.SIO_REFRESH, {"token": value})
+        if not self._refreshed.wait(timeout):
+            raise RefreshError(f"no answer to the token refresh within {timeout}s")
+        reply = self._refresh_reply or {}
+        if not reply.get("ok"):
+            raise RefreshError(reply.get("error", "token refused"))
+        return reply
+
+    # --- socket handlers (run on the reading thread, in order) ----------------------
+    def _bind_socket_handlers(self) -> None:
+        sio = self._sio
+        sio.on("disconnect", self._on_disconnect)
+        sio.on("connect_error", self._on_connect_error)
+        sio.on(p.SIO_CONNECTED, self._on_connected)
+        sio.on(p.SIO_DRONE_EVENT, self._on_envelope)
+        sio.on(p.SIO_SYSTEM_BROADCAST, self._on_envelope)
+        sio.on(p.SIO_REFRESHED, self._on_refreshed)
+
+    def _on_connected(self, data=None) -> None:
+        data = data if isinstance(data, dict) else {}
+        self.client_id = data.get("clientId")
+        self.expires_at = data.get("expiresAt")
+        log.info("connected to %s as %s", self.url, self.client_id)
+        self._subscribe_on_connect()
+
+    def _on_connect_error(self, data=None) -> None:
+        message = data.get("message") if isinstance(data, dict) else data
+        self.last_error = str(message)
+        log.warning("connection to %s refused: %s", self.url, message)
+
+    def _on_disconnect(self, reason=None) -> None:
+        self._ready.clear()
+        log.info("disconnected from %s (%s)", self.url, reason)
+        # A server-side disconnect (token expired) is not retried by python-socketio;
+        # with a token function a new connection gets a new token.
+        server_side = reason == self._sio.reason.SERVER_DISCONNECT
+        if server_side and self.reconnect and callable(self._token) and not self._closing:
+            self._rejoin = threading.Thread(target=self._rejoin_later, daemon=True)
+            self._rejoin.start()
+
+    def _rejoin_later(self) -> None:
+        while self._sio.eio.state == "connected" and not self._closing:
+            self._sio.sleep(0.05)
+        if not self._closing:
+            try:
+                self._open(retry=True)
+            except socketio.exceptions.ConnectionError as exc:
+                log.error("could not reconnect to %s: %s", self.url, exc)
+
+    def _on_refreshed(self, reply=None) -> None:
+        self._refresh_reply = reply if isinstance(reply, dict) else {"ok": False}
+        if self._refresh_reply.get("ok"):
+            self.expires_at = self._refresh_reply.get("expiresAt")
+        self._refreshed.set()
+
+    def _on_envelope(self, envelope=None) -> None:
+        try:
+            event = Event.from_envelope(envelope)
+        except EnvelopeError as exc:
+            log.warning("dropping a malformed event: %s", exc)
+            return
+        position = event.position
+        with self._lock:
+            if self._cursor is not None and position <= self._cursor:
+                self.duplicates_dropped += 1
+                return
+            self._cursor, self._last_id = position, event.id
+        self._queue.put((self._deliver, event))
+
+    # --- dispatching (one thread, in arrival order) ---------------------------------
+    def _start_dispatcher(self) -> None:
+        if self._dispatcher is None or not self._dispatcher.is_alive():
+            self._dispatcher = threading.Thread(
+                target=self._dispatch_loop, name="drone-events-dispatch", daemon=True
+            )
+            self._dispatcher.start()
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            fn, *args = item
+            fn(*args)
+
+    def _deliver(self, event: Event) -> None:
+        self._call("event", (event,))
+        arguments = _TYPED_ARGUMENTS.get(event.event)
+        if arguments is not None:
+            self._call(event.event, arguments(event.drone_serial, event.data, event))
+
+    def _call(self, kind: str, args: tuple) -> None:
+        for fn in self._handlers.get(kind, ()):
+            try:
+                fn(*args)
+            except Exception:  # a handler's bug must not stop the event stream
+                log.exception("drone_events %s handler %r failed", kind, fn)
