@@ -1,0 +1,93 @@
+"""Names and limits of the wire contract (../shared/CONTRACT.md), defined once.
+
+Every Redis channel, Redis key, Socket.IO room and event name used by either service
+comes from here.
+"""
+
+import re
+
+# --- Drone fields -------------------------------------------------------------------
+SERIAL_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+SERIAL_RE = re.compile(SERIAL_PATTERN)
+DEFAULT_CATEGORY = "Surveillance"
+MAX_DETECTION_CLASSES = 100
+
+# Fields a client may change with PATCH; the specific events they trigger.
+MUTABLE_FIELDS = (
+    "deviceName",
+    "deviceCategory",
+    "streamIsOn",
+    "aiDetectionEnabled",
+    "detectionClasses",
+    "streamUrl",
+)
+
+
+def is_valid_serial(value: object) -> bool:
+    """True when ``value`` is a string that the contract accepts as a serial."""
+    return isinstance(value, str) and SERIAL_RE.match(value) is not None
+
+
+# --- Event types --------------------------------------------------------------------
+DRONE_CREATED = "drone.created"
+DRONE_UPDATED = "drone.updated"
+DRONE_DELETED = "drone.deleted"
+DRONE_STREAM_STATUS = "drone.stream.status"
+DRONE_AI_TOGGLED = "drone.ai.detection.toggled"
+DRONE_CLASSES_CHANGED = "drone.detection.classes.changed"
+DRONE_INCIDENT = "drone.incident.detected"
+SYSTEM_BROADCAST = "system.broadcast"
+
+# Redis channel suffix of each drone event type.
+CHANNEL_SUFFIX = {
+    DRONE_CREATED: "created",
+    DRONE_UPDATED: "updated",
+    DRONE_DELETED: "deleted",
+    DRONE_STREAM_STATUS: "stream",
+    DRONE_AI_TOGGLED: "ai",
+    DRONE_CLASSES_CHANGED: "config",
+    DRONE_INCIDENT: "incident",
+}
+
+# The field whose change triggers each specific event, in the order they are published
+# after ``drone.updated``.
+SPECIFIC_EVENT_OF_FIELD = {
+    "streamIsOn": DRONE_STREAM_STATUS,
+    "aiDetectionEnabled": DRONE_AI_TOGGLED,
+    "detectionClasses": DRONE_CLASSES_CHANGED,
+}
+
+# --- Redis pub/sub channels ---------------------------------------------------------
+ALL = "all"
+SYSTEM_BROADCAST_CHANNEL = "system:broadcast"
+
+
+def drone_channels(serial: str, event_type: str) -> tuple[str, str]:
+    """The two pub/sub channels a drone event is published on."""
+    suffix = CHANNEL_SUFFIX[event_type]
+    return f"drone:{serial}:{suffix}", f"drone:{ALL}:{suffix}"
+
+
+# --- Socket.IO ----------------------------------------------------------------------
+SOCKETIO_PATH = "/ws/events"
+
+# Events the server emits.
+SIO_CONNECTED = "connected"
+SIO_SUBSCRIBED = "subscribed"
+SIO_UNSUBSCRIBED = "unsubscribed"
+SIO_DRONE_EVENT = "drone:event"
+SIO_SYSTEM_BROADCAST = "system:broadcast"
+SIO_REFRESHED = "refreshed"
+SIO_RECONNECT = "reconnect_elsewhere"
+
+# Events the client emits.
+SIO_SUBSCRIBE = "subscribe"
+SIO_UNSUBSCRIBE = "unsubscribe"
+SIO_REFRESH = "refresh"
+
+ROOM_ALL = "all"
+
+
+def drone_room(serial: str) -> str:
+    """The Socket.IO room of one drone's subscribers."""
+    return f"drone:{serial}"

@@ -1,0 +1,141 @@
+"""Fixtures shared by every test: a private Redis, settings, tokens, and real service processes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis
+
+from shared.auth import ROLES, mint_token
+from shared.settings import Settings
+from tests.support.redis_server import RedisServer, free_port
+from tests.support.services import ServiceProcess
+
+TEST_SECRET = "test-secret-" + "k" * 40
+
+
+class ExternalRedis:
+    """A Redis given by REDIS_URL: used as is, never restarted."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.process = None
+
+    def restart(self):
+        pytest.skip("REDIS_URL is set: the test cannot restart that Redis")
+
+    stop = start = restart
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A private redis-server on a free port for the whole run (or REDIS_URL when given)."""
+    if os.environ.get("REDIS_URL"):
+        yield ExternalRedis(os.environ["REDIS_URL"])
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path):
+    """A private redis-server of this test alone, which the test may stop and restart."""
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("REDIS_URL is set: tests that restart Redis need a private one")
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A key namespace of this test alone, so tests never see each other's data."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(redis_server, key_prefix, tmp_path) -> Settings:
+    """Settings of one test: private Redis keys, in-memory MongoDB, test secret."""
+    return Settings.from_env(
+        {},
+        redis_url=redis_server.url,
+        key_prefix=key_prefix,
+        var_dir=tmp_path / "var",
+        mongodb_uri=f"mongomock://{key_prefix}",
+        mongodb_db=key_prefix,
+        jwt_secret=TEST_SECRET,
+        rate_limits_enabled=False,
+        outbox_poll_seconds=0.1,
+    )
+
+
+@pytest.fixture
+def redis_client(settings):
+    client = redis.Redis.from_url(settings.redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def tokens() -> dict[str, str]:
+    """One valid token per role, covering every drone."""
+    return {role: mint_token(TEST_SECRET, role, f"test-{role}") for role in ROLES}
+
+
+@pytest.fixture
+def auth_headers(tokens):
+    """``auth_headers("operator")``: the Authorization header of that role's token."""
+
+    def headers(role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[role]}"}
+
+    return headers
+
+
+@pytest.fixture
+def process_settings(settings) -> Settings:
+    """Settings for services run as processes: the embedded store, which processes share."""
+    return settings.replace(mongodb_uri=None)
+
+
+@pytest.fixture
+def start_api(process_settings, tmp_path):
+    """Start ``python -m services.api`` processes; all are stopped after the test."""
+    started: list[ServiceProcess] = []
+
+    def start(settings: Settings | None = None, port: int | None = None) -> ServiceProcess:
+        settings = settings or process_settings
+        port = port or free_port()
+        proc = ServiceProcess(
+            "services.api", settings.replace(api_port=port), port,
+            tmp_path / f"api-{port}.log",
+        ).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def start_gateway(process_settings, tmp_path):
+    """Start ``python -m services.gateway`` processes; all are stopped after the test."""
+    started: list[ServiceProcess] = []
+
+    def start(settings: Settings | None = None, port: int | None = None) -> ServiceProcess:
+        settings = settings or process_settings
+        port = port or free_port()
+        proc = ServiceProcess(
+            "services.gateway", settings.replace(gateway_port=port), port,
+            tmp_path / f"gateway-{port}.log",
+        ).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

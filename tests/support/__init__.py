@@ -1,0 +1,1 @@
+"""Helpers the tests use to start real processes and wait on conditions."""

@@ -1,0 +1,113 @@
+"""Start the real services as separate processes, the way production runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from shared.settings import Settings
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that make a service process read ``settings``."""
+    env = {
+        "APP_ENV": settings.app_env,
+        "LOG_LEVEL": settings.log_level,
+        "VAR_DIR": str(settings.var_dir),
+        "MONGODB_DB": settings.mongodb_db,
+        "REDIS_URL": settings.redis_url,
+        "EVENTS_KEY_PREFIX": settings.key_prefix,
+        "EVENT_STREAM_MAXLEN": str(settings.event_stream_maxlen),
+        "EVENT_STREAM_MAX_AGE_SECONDS": str(settings.event_stream_max_age_seconds),
+        "API_HOST": settings.api_host,
+        "API_PORT": str(settings.api_port),
+        "API_WORKERS": str(settings.api_workers),
+        "API_THREADS": str(settings.api_threads),
+        "API_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "OUTBOX_POLL_SECONDS": str(settings.outbox_poll_seconds),
+        "GATEWAY_HOST": settings.gateway_host,
+        "GATEWAY_PORT": str(settings.gateway_port),
+        "GATEWAY_ASYNC_MODE": settings.gateway_async_mode,
+        "GATEWAY_MAX_MESSAGE_BYTES": str(settings.gateway_max_message_bytes),
+        "GATEWAY_WS_COMPRESSION": str(settings.gateway_ws_compression).lower(),
+        "GATEWAY_PING_INTERVAL": str(settings.gateway_ping_interval),
+        "GATEWAY_PING_TIMEOUT": str(settings.gateway_ping_timeout),
+        "JWT_ALGORITHMS": ",".join(settings.jwt_algorithms),
+        "ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
+        "RATE_LIMIT_WRITES": settings.rate_limit_writes,
+        "RATE_LIMIT_CONNECTS": settings.rate_limit_connects,
+        "RATE_LIMITS_ENABLED": str(settings.rate_limits_enabled).lower(),
+        "SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
+    }
+    if settings.mongodb_uri:
+        env["MONGODB_URI"] = settings.mongodb_uri
+    if settings.jwt_secret:
+        env["JWT_SECRET"] = settings.jwt_secret
+    return env
+
+
+class ServiceProcess:
+    """One service started with ``python -m <module>``; logs go to ``log_path``."""
+
+    def __init__(self, module: str, settings: Settings, port: int, log_path: Path):
+        self.module = module
+        self.settings = settings
+        self.port = port
+        self.log_path = Path(log_path)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> ServiceProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
+        env.update(settings_env(self.settings))
+        env["PYTHONUNBUFFERED"] = "1"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        log.close()
+        wait_until(self._healthy, timeout=timeout, message=f"{self.module} on {self.url}")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.module} exited: {self.logs()[-3000:]}")
+        return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, as in a crash."""
+        self.signal(signal.SIGKILL)
+        if self.process:
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM and wait; SIGKILL if it does not exit in time. Returns the exit code."""
+        if not self.process:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
