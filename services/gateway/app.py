@@ -1,0 +1,75 @@
+"""The gateway's app factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from shared.contract import SOCKETIO_PATH
+from shared.settings import Settings
+
+
+def _origin_check(allowed: tuple[str, ...]):
+    """Allow the configured origins and the gateway's own (the test page); refuse the rest.
+
+    Clients that send no Origin (detectors, servers) are not browsers and are let through;
+    a browser on another site is refused, which stops cross-site WebSocket hijacking.
+    """
+    allowed_set = frozenset(allowed)
+
+    def check(origin, environ) -> bool:
+        if origin is None or origin in allowed_set or "*" in allowed_set:
+            return True
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin == own
+
+    return check
+
+
+class _NoCompression:
+    """Drop the client's permessage-deflate offer before the WebSocket server sees it.
+
+    Browsers offer compression on every connection; a server that accepts compresses each
+    message separately for each client, which costs more CPU than the whole fan-out.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        return self.wsgi_app(environ, start_response)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build a gateway app; its background tasks start with ``app.extensions['gateway'].start()``."""
+    from services.gateway import fastjson, http, sockets
+    from services.gateway.extensions import socketio
+    from services.gateway.gateway import Gateway
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = settings.gateway_max_message_bytes
+    socketio.init_app(
+        app,
+        async_mode=settings.gateway_async_mode,
+        path=SOCKETIO_PATH,
+        # Redis as the message queue: emits from any process (tools, other replicas)
+        # reach clients on every replica. The relay itself emits locally only.
+        message_queue=settings.redis_url,
+        channel="{" + settings.key_prefix + "}:socketio",
+        cors_allowed_origins=_origin_check(settings.allowed_origins),
+        max_http_buffer_size=settings.gateway_max_message_bytes,
+        ping_interval=settings.gateway_ping_interval,
+        ping_timeout=settings.gateway_ping_timeout,
+        json=fastjson,
+        manage_session=False,
+        logger=False,
+        engineio_logger=False,
+    )
+    if not settings.gateway_ws_compression:
+        app.wsgi_app = _NoCompression(app.wsgi_app)
+    gateway = Gateway(settings, socketio)
+    app.extensions["gateway"] = gateway
+    sockets.register(socketio, gateway)
+    app.register_blueprint(http.bp)
+    return app

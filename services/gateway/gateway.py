@@ -1,0 +1,90 @@
+"""The gateway's parts wired together: hub, relay, token sweeper, limits and shutdown."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from services.gateway.hub import Hub
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.relay import EventRelay
+from shared.auth import TokenVerifier
+from shared.eventlog import EventLog
+
+log = logging.getLogger(__name__)
+
+RELAY_BLOCK_MS = 1000
+
+
+class Gateway:
+    """Everything one gateway process runs besides the web server itself."""
+
+    def __init__(self, settings, socketio):
+        self.settings = settings
+        self.metrics = GatewayMetrics()
+        self.redis = redis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=RELAY_BLOCK_MS / 1000 + 5,
+            health_check_interval=30,
+        )
+        self.event_log = EventLog(self.redis, settings.key_prefix, settings.event_stream_maxlen,
+                                  settings.event_stream_max_age_seconds)
+        self._socketio = socketio
+        self.hub = Hub(socketio.server, self.event_log, TokenVerifier(settings), settings,
+                       self.metrics, sleep=socketio.sleep, spawn=socketio.start_background_task)
+        self.relay = EventRelay(self.event_log, self.hub, self.metrics, socketio.sleep,
+                                block_ms=RELAY_BLOCK_MS)
+        self._limiter = None
+        if settings.rate_limits_enabled:
+            self._limiter = FixedWindowRateLimiter(storage_from_string(settings.redis_url))
+            self._connect_limit = parse_limit(settings.rate_limit_connects)
+        self._running = False
+
+    def start(self) -> None:
+        """Start the relay and the token sweeper as background tasks."""
+        if self._running:
+            return
+        self._running = True
+        self._socketio.start_background_task(self.relay.run)
+        self._socketio.start_background_task(self._sweep_tokens)
+
+    def _sweep_tokens(self) -> None:
+        while self._running:
+            try:
+                self.hub.expire_tokens()
+            except Exception:  # noqa: BLE001 - the sweeper must outlive any one failure
+                log.exception("token sweep failed")
+            self._socketio.sleep(1)
+
+    def allow_connection(self, remote_addr: str | None) -> bool:
+        """Per-IP connection rate limit, shared by every replica through Redis."""
+        if self._limiter is None:
+            return True
+        try:
+            return self._limiter.hit(self._connect_limit, "gateway-connect",
+                                     remote_addr or "unknown")
+        except Exception:  # noqa: BLE001 - fail open: a Redis outage must not lock clients out
+            log.warning("connection rate limit unavailable", exc_info=True)
+            return True
+
+    def ready(self) -> tuple[bool, dict]:
+        """Readiness: the relay reads the log and the process is not shutting down."""
+        checks = {"relay": self.relay.healthy, "accepting": self.hub.accepting}
+        try:
+            checks["redis"] = bool(self.redis.ping())
+        except redis.RedisError:
+            checks["redis"] = False
+        return all(checks.values()), checks
+
+    def shutdown(self) -> int:
+        """Stop taking connections, send every client elsewhere, stop the background tasks."""
+        closed = self.hub.close_all()
+        self._running = False
+        self.relay.stop()
+        log.info("gateway shut down, %d clients sent elsewhere", closed)
+        return closed

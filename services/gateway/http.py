@@ -1,0 +1,62 @@
+"""Plain HTTP routes of the gateway: the test page, health, readiness, metrics, dev tokens."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.auth import DEV_TOKENS_FILE
+
+bp = Blueprint("gateway_http", __name__)
+
+
+def _gateway():
+    return current_app.extensions["gateway"]
+
+
+@bp.get("/")
+def test_page():
+    """The interactive test client page."""
+    return send_from_directory(current_app.static_folder, "index.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    ok, checks = _gateway().ready()
+    return jsonify(status="ready" if ok else "unavailable", checks=checks), 200 if ok else 503
+
+
+@bp.get("/metrics")
+def metrics():
+    return Response(generate_latest(_gateway().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/dev/tokens")
+def dev_tokens():
+    """One token per role for the local stack; never served in production."""
+    settings = _gateway().settings
+    path = settings.var_dir / DEV_TOKENS_FILE
+    if settings.is_production or not path.exists():
+        return jsonify(error={"code": "not_found", "message": "no development tokens"}), 404
+    return jsonify(json.loads(path.read_text()))
+
+
+@bp.after_app_request
+def security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; connect-src 'self' ws: wss: http: https:; "
+            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        )
+    return response

@@ -1,0 +1,295 @@
+"""The hub: who is connected, what they subscribed to, and getting each event to them once.
+
+Rooms do the fan-out: one room per drone and one for "all". A client in both gets an
+event once because each event is emitted once to the list of both rooms, which
+python-socketio de-duplicates per recipient. Every gateway replica reads the whole event
+log itself and emits only to its own clients (``ignore_queue``), so N replicas never
+multiply an event (python-socketio issue #460).
+
+Resume (``since``) replays the log for one client, then joins the rooms at the exact
+position the live relay has reached; ``_lock`` makes "advance position and emit" and
+"compare position and join" mutually exclusive, so the seam has no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+
+import redis
+
+from services.gateway.fastjson import RawJSON
+from services.gateway.subscriptions import InvalidRequest, SubscriptionRequest, parse
+from shared import contract
+from shared.auth import AuthError, Principal, TokenVerifier
+from shared.eventlog import EventLog, LoggedEvent, parse_stream_id
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+
+
+@dataclasses.dataclass
+class Client:
+    """One connected Socket.IO client."""
+
+    sid: str
+    principal: Principal
+    subscriptions: set[str] = dataclasses.field(default_factory=set)
+    greeted: bool = False
+
+
+def _room(target: str) -> str:
+    return contract.ROOM_ALL if target == contract.ALL else contract.drone_room(target)
+
+
+class Hub:
+    """Connections, subscriptions and delivery of one gateway process."""
+
+    def __init__(self, server, event_log: EventLog, verifier: TokenVerifier, settings, metrics,
+                 sleep, spawn):
+        self._server = server
+        self._log = event_log
+        self._verifier = verifier
+        self._metrics = metrics
+        self._sleep = sleep
+        self._spawn = spawn
+        self._max_subscriptions = settings.gateway_max_subscriptions
+        self._replay_batch = settings.gateway_replay_batch
+        self._clients: dict[str, Client] = {}
+        self._lock = threading.Lock()
+        self.position = "0-0"  # id of the newest event emitted live
+        self.accepting = True
+
+    # --- connections ----------------------------------------------------------------
+    def connect(self, sid: str, auth: object) -> Client:
+        """Admit a client with a valid token, or raise :class:`AuthError`."""
+        if not self.accepting:
+            raise AuthError("gateway is shutting down, connect to another replica")
+        token = auth.get("token") if isinstance(auth, dict) else None
+        client = Client(sid, self._verifier.verify(token))
+        self._clients[sid] = client
+        self._metrics.clients.inc()
+        self._spawn(self._greet, sid)
+        return client
+
+    def _greet(self, sid: str) -> None:
+        # The connect handler runs before the connection is confirmed to the client, so
+        # the contract's ``connected`` event is sent once it is.
+        deadline = time.monotonic() + 5
+        while not self._server.manager.is_connected(sid, NAMESPACE):
+            if time.monotonic() > deadline or sid not in self._clients:
+                return
+            self._sleep(0.005)
+        client = self._clients.get(sid)
+        if client:
+            self._send_greeting(client)
+
+    def _send_greeting(self, client: Client) -> None:
+        # Once per client, and before any answer: a quick client may subscribe first.
+        if not client.greeted:
+            client.greeted = True
+            self.emit_to(client.sid, contract.SIO_CONNECTED,
+                         {"clientId": client.sid, "expiresAt": int(client.principal.expires_at)})
+
+    def disconnect(self, sid: str) -> None:
+        """Forget a client; python-socketio has already removed it from its rooms."""
+        client = self._clients.pop(sid, None)
+        if client:
+            self._metrics.clients.dec()
+            self._count_subscriptions(client.subscriptions, -1)
+
+    def emit_to(self, sid: str, event: str, data) -> None:
+        self._server.emit(event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
+
+    # --- subscriptions --------------------------------------------------------------
+    def subscribe(self, sid: str, payload: object) -> dict:
+        """Handle ``subscribe``; emits ``subscribed`` and returns the same answer for the ack."""
+        answer = self._subscribe(sid, payload)
+        self.emit_to(sid, contract.SIO_SUBSCRIBED, answer)
+        return answer
+
+    def _subscribe(self, sid: str, payload: object) -> dict:
+        client = self._clients.get(sid)
+        if client is None:
+            return {"ok": False, "error": "not connected"}
+        self._send_greeting(client)
+        try:
+            request = parse(payload, allow_options=True, max_serials=self._max_subscriptions)
+            self._authorize(client, request)
+        except InvalidRequest as exc:
+            return {"ok": False, "error": str(exc)}
+        answer: dict = {"ok": True}
+        try:
+            if request.snapshot:
+                answer["snapshot"] = self._snapshot(request)
+            recovered = self._log.history_since(request.since).recovered if request.since else None
+        except redis.RedisError:
+            log.warning("event history unavailable for a subscribe", exc_info=True)
+            return {"ok": False, "error": "event history unavailable, try again"}
+        with self._lock:
+            answer["position"] = self.position
+            if recovered:
+                client.subscriptions |= request.targets
+                self._count_subscriptions(request.targets, +1)
+                self._spawn(self._replay, sid, request)
+            else:
+                self._join(client, request.targets)
+        if recovered is not None:
+            answer["recovered"] = recovered
+        answer["subscriptions"] = sorted(client.subscriptions)
+        return answer
+
+    def _authorize(self, client: Client, request: SubscriptionRequest) -> None:
+        principal = client.principal
+        if request.wants_all and not principal.all_drones:
+            raise InvalidRequest("forbidden: this token may not subscribe to all drones")
+        denied = sorted(s for s in request.serials if not principal.can_see(s))
+        if denied:
+            raise InvalidRequest(f"forbidden: this token does not cover {', '.join(denied[:5])}")
+        if len(client.subscriptions | request.targets) > self._max_subscriptions:
+            raise InvalidRequest(f"at most {self._max_subscriptions} subscriptions per connection")
+
+    def _snapshot(self, request: SubscriptionRequest) -> list[dict]:
+        serials = None if request.wants_all else sorted(request.serials)
+        return [json.loads(doc) for doc in self._log.snapshot(serials)]
+
+    def _join(self, client: Client, targets: frozenset[str]) -> None:
+        new = targets - client.subscriptions
+        for target in targets:
+            self._server.enter_room(client.sid, _room(target), namespace=NAMESPACE)
+        client.subscriptions |= targets
+        self._count_subscriptions(new, +1)
+
+    def unsubscribe(self, sid: str, payload: object) -> dict:
+        """Handle ``unsubscribe``; emits ``unsubscribed`` and returns the answer for the ack."""
+        client = self._clients.get(sid)
+        if client is None:
+            answer = {"ok": False, "error": "not connected"}
+        else:
+            try:
+                request = parse(payload, allow_options=False, max_serials=self._max_subscriptions)
+            except InvalidRequest as exc:
+                answer = {"ok": False, "error": str(exc)}
+            else:
+                with self._lock:
+                    for target in request.targets & client.subscriptions:
+                        self._server.leave_room(sid, _room(target), namespace=NAMESPACE)
+                    self._count_subscriptions(request.targets & client.subscriptions, -1)
+                    client.subscriptions -= request.targets
+                answer = {"ok": True, "subscriptions": sorted(client.subscriptions)}
+        self.emit_to(sid, contract.SIO_UNSUBSCRIBED, answer)
+        return answer
+
+    def _count_subscriptions(self, targets, delta: int) -> None:
+        for target in targets:
+            kind = "all" if target == contract.ALL else "drone"
+            self._metrics.subscriptions.labels(kind).inc(delta)
+
+    # --- token refresh and expiry ---------------------------------------------------
+    def refresh(self, sid: str, payload: object) -> dict:
+        """Replace a client's token with a newer one of the same subject."""
+        client = self._clients.get(sid)
+        token = payload.get("token") if isinstance(payload, dict) else None
+        if client is None:
+            answer = {"ok": False, "error": "not connected"}
+        else:
+            try:
+                principal = self._verifier.verify(token)
+                if principal.subject != client.principal.subject:
+                    raise AuthError("the new token is for another subject")
+                if principal.drones is not None and not client.subscriptions <= principal.drones:
+                    raise AuthError("the new token does not cover the current subscriptions")
+            except AuthError as exc:
+                answer = {"ok": False, "error": str(exc)}
+            else:
+                client.principal = principal
+                answer = {"ok": True, "expiresAt": int(principal.expires_at)}
+        self.emit_to(sid, contract.SIO_REFRESHED, answer)
+        return answer
+
+    def expire_tokens(self, now: float | None = None) -> list[str]:
+        """Disconnect every client whose token has expired; returns their sids."""
+        now = time.time() if now is None else now
+        expired = [c.sid for c in list(self._clients.values()) if c.principal.expires_at <= now]
+        for sid in expired:
+            log.info("token expired, disconnecting %s", sid)
+            self._server.disconnect(sid, namespace=NAMESPACE, ignore_queue=True)
+            self.disconnect(sid)
+        return expired
+
+    # --- delivery -------------------------------------------------------------------
+    def deliver(self, events: list[LoggedEvent]) -> None:
+        """Emit events read live from the log to the rooms they belong to."""
+        emit = self._server.emit
+        with self._lock:
+            for event in events:
+                self.position = event.id
+                payload = RawJSON(event.envelope)
+                if event.serial:
+                    emit(contract.SIO_DRONE_EVENT, payload, namespace=NAMESPACE,
+                         to=[contract.ROOM_ALL, contract.drone_room(event.serial)],
+                         ignore_queue=True)
+                else:
+                    emit(contract.SIO_SYSTEM_BROADCAST, payload, namespace=NAMESPACE,
+                         ignore_queue=True)
+        self._metrics.observe_delivered(events)
+
+    def _replay(self, sid: str, request: SubscriptionRequest) -> None:
+        """Send one client the events after ``request.since``, then join it to live delivery."""
+        cursor = request.since
+        waited_for_relay = 0.0
+        while sid in self._clients:
+            with self._lock:
+                live = self.position
+                if parse_stream_id(cursor) >= parse_stream_id(live) or waited_for_relay > 5:
+                    # Caught up (or the client is ahead of this replica's relay, which
+                    # catches up in moments): from here on, delivery is live.
+                    client = self._clients.get(sid)
+                    if client:
+                        self._join(client, request.targets)
+                    return
+            if parse_stream_id(cursor) > parse_stream_id(live):
+                self._sleep(0.01)
+                waited_for_relay += 0.01
+                continue
+            try:
+                batch = self._log.range_after(cursor, self._replay_batch, until=live)
+            except redis.RedisError:
+                log.warning("replay paused: event history unavailable", exc_info=True)
+                self._sleep(0.5)
+                continue
+            for event in batch:
+                if _matches(request, event):
+                    name = contract.SIO_DRONE_EVENT if event.serial else contract.SIO_SYSTEM_BROADCAST
+                    self.emit_to(sid, name, RawJSON(event.envelope))
+            self._metrics.replayed.inc(len(batch))
+            cursor = batch[-1].id if len(batch) == self._replay_batch else live
+            self._sleep(0)  # let live delivery and other clients run between batches
+
+    # --- shutdown -------------------------------------------------------------------
+    def close_all(self) -> int:
+        """Ask every client to reconnect elsewhere and close its connection."""
+        self.accepting = False
+        sids = list(self._clients)
+        for sid in sids:
+            self.emit_to(sid, contract.SIO_RECONNECT, {"reason": "gateway shutting down"})
+        for sid in sids:
+            # Closing the transport (not a Socket.IO disconnect) makes the official
+            # clients reconnect by themselves, to another replica behind the balancer.
+            eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
+            if eio_sid:
+                self._server.eio.disconnect(eio_sid)
+            self.disconnect(sid)
+        return len(sids)
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+
+def _matches(request: SubscriptionRequest, event: LoggedEvent) -> bool:
+    return not event.serial or request.wants_all or event.serial in request.targets

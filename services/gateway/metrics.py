@@ -1,0 +1,53 @@
+"""Prometheus metrics of one gateway process (bounded labels: never a serial or sid)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shared.eventlog import parse_stream_id
+
+
+class GatewayMetrics:
+    """The gateway's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.clients = Gauge(
+            "gateway_connected_clients", "Connected Socket.IO clients", registry=self.registry
+        )
+        self.subscriptions = Gauge(
+            "gateway_subscriptions", "Active subscriptions by kind", ["kind"],
+            registry=self.registry,
+        )
+        self.delivered = Counter(
+            "gateway_events_delivered", "Events emitted live to rooms", registry=self.registry
+        )
+        self.replayed = Counter(
+            "gateway_events_replayed", "Events read for resuming clients", registry=self.registry
+        )
+        self.fanout_latency = Histogram(
+            "gateway_fanout_latency_seconds",
+            "From the event's append to the log until it was emitted",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.redis_reconnects = Counter(
+            "gateway_redis_reconnects", "Failed reads of the event log (each is retried)",
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "gateway_connections_refused", "Connections refused", ["reason"],
+            registry=self.registry,
+        )
+        for kind in ("all", "drone"):
+            self.subscriptions.labels(kind)
+
+    def observe_delivered(self, events) -> None:
+        """Count delivered events; the latency of the newest one stands for its batch."""
+        if not events:
+            return
+        self.delivered.inc(len(events))
+        appended_ms = parse_stream_id(events[-1].id)[0]
+        self.fanout_latency.observe(max(0.0, time.time() - appended_ms / 1000))

@@ -1,0 +1,66 @@
+"""The relay: follows the event log in Redis and hands every new event to the hub.
+
+It reads the stream with a blocking XREAD from the last position it delivered, so a
+gateway that loses Redis for a while resumes exactly where it stopped once Redis is back
+(python-socketio #1581 and #281 are how a plain pub/sub listener silently dies instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class EventRelay:
+    """Reads the log from the hub's position and delivers, reconnecting with backoff."""
+
+    def __init__(self, event_log, hub, metrics, sleep, block_ms: int = 1000, batch: int = 1000,
+                 max_backoff: float = 5.0):
+        self._log = event_log
+        self._hub = hub
+        self._metrics = metrics
+        self._sleep = sleep
+        self._block_ms = block_ms
+        self._batch = batch
+        self._max_backoff = max_backoff
+        self._stopped = False
+        self.healthy = False
+        self.last_ok = 0.0
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def run(self) -> None:
+        """Loop until :meth:`stop`: read, deliver, and ride out Redis outages."""
+        backoff = 0.1
+        started = False
+        while not self._stopped:
+            try:
+                if not started:
+                    # Start live from the newest event: older ones are for resuming clients.
+                    self._hub.position = self._log.last_id()
+                    started = True
+                events = self._log.read(self._hub.position, count=self._batch,
+                                        block_ms=self._block_ms)
+            except redis.RedisError as exc:
+                if self.healthy:
+                    log.warning("event log unreachable, retrying: %s", exc)
+                self.healthy = False
+                self._metrics.redis_reconnects.inc()
+                self._sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            if not self.healthy:
+                log.info("event log reachable, delivering from %s", self._hub.position)
+            self.healthy = True
+            self.last_ok = time.monotonic()
+            backoff = 0.1
+            if events:
+                try:
+                    self._hub.deliver(events)
+                except Exception:  # noqa: BLE001 - one bad event must not stop delivery
+                    log.exception("delivery of %d events failed", len(events))

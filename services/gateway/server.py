@@ -1,0 +1,107 @@
+"""Serving the gateway app in the chosen async mode, with a graceful stop on SIGTERM.
+
+- eventlet: eventlet's WSGI server (gunicorn 27 no longer ships an eventlet worker).
+- gevent: gevent's WSGI server with gevent-websocket's handler.
+- threading: gunicorn with the gthread worker and simple-websocket, one worker.
+
+On SIGTERM or SIGINT the gateway stops accepting connections, asks every client to
+reconnect elsewhere, closes their transports and exits within the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from services.gateway.app import create_app
+from shared.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings) -> None:
+    """Run until SIGTERM/SIGINT."""
+    configure_logging("gateway", settings.log_level)
+    app = create_app(settings)
+    gateway = app.extensions["gateway"]
+    address = (settings.gateway_host, settings.gateway_port)
+    log.info("gateway listening on http://%s:%d (async mode %s)", *address,
+             settings.gateway_async_mode)
+    {"eventlet": _serve_eventlet, "gevent": _serve_gevent, "threading": _serve_gunicorn}[
+        settings.gateway_async_mode](app, gateway, address, settings)
+    log.info("gateway stopped")
+
+
+def _serve_eventlet(app, gateway, address, settings) -> None:
+    import eventlet
+    from eventlet import wsgi
+    from eventlet.event import Event
+
+    listener = eventlet.listen(address)
+    stopping = Event()
+    _on_signals(lambda: stopping.ready() or stopping.send())
+    server = eventlet.spawn(wsgi.server, listener, app, log_output=False, keepalive=True,
+                            socket_timeout=None)
+    gateway.start()
+    stopping.wait()
+    _stop(gateway, listener.close)
+    server.kill()
+
+
+def _serve_gevent(app, gateway, address, settings) -> None:
+    import gevent
+    from gevent.event import Event
+    from gevent.pywsgi import WSGIServer
+    from geventwebsocket.handler import WebSocketHandler
+
+    server = WSGIServer(address, app, handler_class=WebSocketHandler, log=None)
+    stopping = Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, stopping.set)
+    server.start()
+    gateway.start()
+    stopping.wait()
+    _stop(gateway, server.close)
+    server.stop(timeout=1)
+
+
+def _on_signals(callback) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: callback())
+
+
+def _stop(gateway, close_listener) -> None:
+    """Close the listener first, so no new client lands on a replica that is leaving."""
+    watchdog = threading.Timer(gateway.settings.shutdown_grace_seconds, os._exit, (0,))
+    watchdog.daemon = True
+    watchdog.start()
+    gateway.hub.accepting = False
+    close_listener()
+    gateway.shutdown()
+
+
+def _serve_gunicorn(app, gateway, address, settings) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class GatewayApplication(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{address[0]}:{address[1]}")
+            self.cfg.set("workers", 1)  # Socket.IO state lives in the process
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 1000)
+            self.cfg.set("timeout", 0)
+            self.cfg.set("graceful_timeout", settings.shutdown_grace_seconds)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("worker_int", lambda worker: gateway.shutdown())
+            self.cfg.set("worker_abort", lambda worker: gateway.shutdown())
+            self.cfg.set("post_worker_init", lambda worker: gateway.start())
+
+        def load(self):
+            return app
+
+    # gunicorn's arbiter owns the signals; the worker calls gateway.shutdown on exit.
+    sys.argv = sys.argv[:1]
+    GatewayApplication().run()

@@ -1,0 +1,46 @@
+"""Socket.IO event handlers: thin, they hand everything to the hub."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_socketio import ConnectionRefusedError
+
+from shared import contract
+from shared.auth import AuthError
+
+
+def _single(args: tuple):
+    # A payload is one argument; anything else is a malformed request.
+    return args[0] if len(args) == 1 else None
+
+
+def register(socketio, gateway) -> None:
+    """Bind the contract's events to ``gateway``'s hub."""
+    hub = gateway.hub
+
+    @socketio.on("connect")
+    def on_connect(auth=None):
+        if not gateway.allow_connection(request.remote_addr):
+            gateway.metrics.connections_refused.labels("rate_limited").inc()
+            raise ConnectionRefusedError("too many connection attempts, retry later")
+        try:
+            hub.connect(request.sid, auth)
+        except AuthError as exc:
+            gateway.metrics.connections_refused.labels("unauthorized").inc()
+            raise ConnectionRefusedError(f"unauthorized: {exc}") from None
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_reason):
+        hub.disconnect(request.sid)
+
+    @socketio.on(contract.SIO_SUBSCRIBE)
+    def on_subscribe(*args):
+        return hub.subscribe(request.sid, _single(args))
+
+    @socketio.on(contract.SIO_UNSUBSCRIBE)
+    def on_unsubscribe(*args):
+        return hub.unsubscribe(request.sid, _single(args))
+
+    @socketio.on(contract.SIO_REFRESH)
+    def on_refresh(*args):
+        return hub.refresh(request.sid, _single(args))

@@ -1,0 +1,80 @@
+"""Parsing of ``subscribe`` / ``unsubscribe`` payloads: pure functions, no server needed.
+
+A payload names its targets in exactly one of three contract shapes (``{"all": true}``,
+``{"droneSerial": "X"}``, ``{"droneSerials": [...]}``); ``subscribe`` may add ``since``
+(resume after an event id) and ``snapshot`` (answer with current state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from shared.contract import ALL, is_valid_serial
+from shared.eventlog import parse_stream_id
+
+TARGET_KEYS = ("all", "droneSerial", "droneSerials")
+SUBSCRIBE_OPTIONS = ("since", "snapshot")
+
+
+class InvalidRequest(ValueError):
+    """The payload breaks the contract; the message is safe to send to the client."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SubscriptionRequest:
+    """What a client asked for. ``targets`` holds ``"all"`` and/or drone serials."""
+
+    targets: frozenset[str]
+    since: str | None = None
+    snapshot: bool = False
+
+    @property
+    def wants_all(self) -> bool:
+        return ALL in self.targets
+
+    @property
+    def serials(self) -> frozenset[str]:
+        return self.targets - {ALL}
+
+
+def parse(payload: object, *, allow_options: bool, max_serials: int) -> SubscriptionRequest:
+    """Validate ``payload`` and return the request, or raise :class:`InvalidRequest`."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest("payload must be an object")
+    allowed = TARGET_KEYS + (SUBSCRIBE_OPTIONS if allow_options else ())
+    unknown = [key for key in payload if key not in allowed]
+    if unknown:
+        shown = ", ".join(repr(str(k)[:40]) for k in unknown[:5])
+        raise InvalidRequest(f"unknown field(s): {shown}")
+    present = [key for key in TARGET_KEYS if key in payload]
+    if len(present) != 1:
+        raise InvalidRequest("give exactly one of 'all', 'droneSerial' or 'droneSerials'")
+    targets = _targets(present[0], payload[present[0]], max_serials)
+
+    since = payload.get("since")
+    if since is not None and parse_stream_id(since) is None:
+        raise InvalidRequest("'since' must be an event id such as '1764252000123-0'")
+    snapshot = payload.get("snapshot", False)
+    if not isinstance(snapshot, bool):
+        raise InvalidRequest("'snapshot' must be true or false")
+    return SubscriptionRequest(frozenset(targets), since, snapshot)
+
+
+def _targets(key: str, value: object, max_serials: int) -> set[str]:
+    if key == "all":
+        if value is not True:
+            raise InvalidRequest("'all' must be true")
+        return {ALL}
+    if key == "droneSerial":
+        return {_serial(value)}
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest("'droneSerials' must be a non-empty list of serials")
+    if len(value) > max_serials:
+        raise InvalidRequest(f"at most {max_serials} serials per request")
+    return {_serial(item) for item in value}
+
+
+def _serial(value: object) -> str:
+    if not is_valid_serial(value):
+        raise InvalidRequest("a serial is 1-64 characters of A-Z a-z 0-9 _ . : -")
+    return value
