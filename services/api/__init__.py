@@ -1,0 +1,146 @@
+"""The REST API service: drones in MongoDB, every change published to the event log.
+
+``create_app(settings)`` builds one app; ``python -m services.api`` runs it under gunicorn.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+
+import redis
+from flask import Flask
+
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+REDIS_TIMEOUT_SECONDS = 0.5
+
+
+def create_app(settings: Settings | None = None, *, start_relay: bool = True) -> Flask:
+    """Build the API app of ``settings`` (read from the environment when None).
+
+    ``start_relay=False`` leaves the outbox relay thread stopped (tests drive it by hand).
+    """
+    from services.api import docs, health
+    from services.api.auth import init_auth
+    from services.api.drones.repository import DroneRepository
+    from services.api.drones.routes import blp as drones_blp
+    from services.api.drones.service import DroneService
+    from services.api.errors import register_error_handlers
+    from services.api.extensions import client_ip, create_extensions, subject_or_ip
+    from services.api.middleware import init_middleware
+    from services.api.outbox import OutboxRelay, Publisher
+    from services.api.storage import Storage
+    from services.api.system.routes import blp as system_blp
+    from services.api.system.service import BroadcastService
+    from shared.auth import TokenVerifier
+    from shared.eventlog import EventLog
+
+    settings = settings or Settings.from_env()
+    verifier = TokenVerifier(settings)  # refuses production without a real key
+
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        RATELIMIT_ENABLED=settings.rate_limits_enabled,
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_STORAGE_OPTIONS={
+            "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        },
+        RATELIMIT_KEY_PREFIX=f"{settings.key_prefix}:ratelimit",
+        RATELIMIT_HEADERS_ENABLED=True,
+        # Redis down: writes still go through (the outbox keeps their events) unlimited.
+        RATELIMIT_SWALLOW_ERRORS=True,
+        **docs.openapi_config(),
+    )
+    app.config["SETTINGS"] = settings
+    ext = create_extensions()
+    app.extensions["api_extensions"] = ext
+
+    init_middleware(app, ext.metrics, docs_prefix=f"{docs.API_PREFIX}/{docs.DOCS_PATH}")
+    init_auth(app, verifier)  # before the limiter: limits are keyed on the verified subject
+    ext.limiter.init_app(app)
+    ext.cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": list(settings.allowed_origins)}},
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "X-Pagination", "Retry-After"],
+        max_age=600,
+        always_send=False,
+    )
+
+    storage = Storage(settings)
+    redis_client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        health_check_interval=15,
+    )
+    event_log = EventLog(
+        redis_client,
+        settings.key_prefix,
+        settings.event_stream_maxlen,
+        settings.event_stream_max_age_seconds,
+    )
+    drones = storage.collection("drones")
+    incidents = storage.collection("incidents")
+    broadcasts = storage.collection("broadcasts")
+    publisher = Publisher(event_log, incidents, storage.lock, ext.metrics)
+    repository = DroneRepository(drones, incidents, storage.lock)
+    repository.ensure_indexes()
+    relay = OutboxRelay(publisher, [drones, broadcasts], settings.outbox_poll_seconds, ext.metrics)
+
+    app.extensions.update(
+        storage=storage,
+        redis=redis_client,
+        event_log=event_log,
+        publisher=publisher,
+        relay=relay,
+        drone_service=DroneService(repository, publisher),
+        broadcast_service=BroadcastService(broadcasts, storage.lock, publisher),
+        readiness_checks={
+            "mongodb": storage.ping,
+            "redis": redis_client.ping,
+            "outbox_relay": lambda: _require(relay.alive, "relay thread not running"),
+        },
+    )
+
+    for blp in (drones_blp, system_blp):
+        for key_func in (subject_or_ip, client_ip):
+            ext.limiter.limit(
+                lambda: settings.rate_limit_writes,
+                key_func=key_func,
+                methods=WRITE_METHODS,
+                scope=key_func.__name__,
+            )(blp)
+    ext.api.init_app(app)
+    ext.api.register_blueprint(drones_blp)
+    ext.api.register_blueprint(system_blp)
+    app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
+    register_error_handlers(app)
+
+    def shutdown() -> None:
+        """Stop the relay (publishing what is pending) and close connections; idempotent."""
+        if app.extensions.get("stopped"):
+            return
+        app.extensions["stopped"] = True
+        relay.stop()
+        storage.close()
+        redis_client.close()
+
+    app.extensions["shutdown"] = shutdown
+    if start_relay:
+        relay.start()
+        atexit.register(shutdown)
+    return app
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise RuntimeError(message)

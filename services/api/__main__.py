@@ -1,0 +1,114 @@
+"""``python -m services.api``: the production server (gunicorn) and token helpers.
+
+python -m services.api                       # serve (gunicorn, gthread workers)
+python -m services.api mint-token --role operator --drones A,B [--ttl 3600] [--subject x]
+python -m services.api dev-tokens            # var/dev-tokens.json, one token per role
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shared.auth import ROLES, mint_token, signing_secret, write_dev_tokens
+from shared.logs import configure_logging
+from shared.settings import Settings, SettingsError
+
+
+def serve(settings: Settings) -> None:
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger
+
+    class JsonGunicornLogger(Logger):
+        """gunicorn's own lines go through the JSON root handler; no access log (the app
+        writes one JSON line per request, with its request id)."""
+
+        def setup(self, cfg):
+            self.cfg = cfg
+            for logger in (self.error_log, self.access_log):
+                logger.handlers[:] = []
+                logger.propagate = True
+            self.error_log.setLevel(cfg.loglevel.upper())
+
+        def access(self, resp, req, environ, request_time):
+            return None
+
+    from shared.auth import check_production_keys
+
+    check_production_keys(settings)  # fail in the master, before forking workers
+
+    class Server(BaseApplication):
+        def load_config(self):
+            options = {
+                "bind": f"{settings.api_host}:{settings.api_port}",
+                "workers": settings.api_workers,
+                "worker_class": "gthread",
+                "threads": settings.api_threads,
+                "graceful_timeout": settings.shutdown_grace_seconds,
+                "timeout": 60,
+                "keepalive": 5,
+                "loglevel": settings.log_level.lower(),
+                "logger_class": JsonGunicornLogger,
+                "control_socket_disable": True,  # one fixed path would clash between instances
+                "preload_app": False,  # each worker builds its own app and connections
+                "worker_exit": _worker_exit,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from services.api import create_app
+
+            return create_app(settings)
+
+    Server().run()
+
+
+def _worker_exit(server, worker) -> None:
+    # In-flight requests are done; publish what the outbox still holds before exiting.
+    app = getattr(worker, "wsgi", None)
+    shutdown = getattr(app, "extensions", {}).get("shutdown")
+    if shutdown:
+        shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.api")
+    sub = parser.add_subparsers(dest="command")
+    mint = sub.add_parser("mint-token", help="print a bearer token signed with the configured key")
+    mint.add_argument("--role", required=True, choices=ROLES)
+    mint.add_argument("--drones", default="*", help="comma-separated serials, or * (default)")
+    mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    mint.add_argument("--subject", default=None, help="token subject (default: cli-<role>)")
+    sub.add_parser("dev-tokens", help="write var/dev-tokens.json (development only)")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+        configure_logging("api", settings.log_level)
+        if args.command == "mint-token":
+            secret = signing_secret(settings)
+            if secret is None:
+                raise SettingsError("minting needs an HS secret (JWT_SECRET)")
+            drones = (
+                "*"
+                if args.drones.strip() == "*"
+                else [d.strip() for d in args.drones.split(",") if d.strip()]
+            )
+            if args.ttl < 1:
+                raise SettingsError("--ttl must be positive")
+            print(
+                mint_token(secret, args.role, args.subject or f"cli-{args.role}", drones, args.ttl)
+            )
+        elif args.command == "dev-tokens":
+            print(write_dev_tokens(settings))
+        else:
+            serve(settings)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Request and response schemas of the drone routes (marshmallow; unknown fields rejected).
+
+Every field has a type, so a value like ``{"$gt": ""}`` is rejected as a wrong type and a
+key like ``"a.b"`` or ``"$set"`` as an unknown field: nothing a client sends ever reaches
+MongoDB as an operator or a field path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared import contract
+
+STREAM_URL_SCHEMES = {"http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "ws", "wss"}
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true``/``false`` only (no ``"yes"``, ``1``...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class JsonNumber(fields.Float):
+    """A JSON number only (no strings, booleans, NaN or infinity)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _serial(**kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(
+            contract.SERIAL_PATTERN, error="must be 1-64 characters of A-Za-z0-9_.:-"
+        ),
+        **kwargs,
+    )
+
+
+def _name(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(1, 200), **kwargs)
+
+
+def _category(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(1, 100), **kwargs)
+
+
+def _detection_classes(**kwargs) -> fields.List:
+    return fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        validate=[
+            validate.Length(max=contract.MAX_DETECTION_CLASSES),
+            _unique,
+        ],
+        **kwargs,
+    )
+
+
+def _unique(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("items must be unique")
+
+
+def _stream_url(**kwargs) -> fields.Url:
+    return fields.Url(
+        schemes=STREAM_URL_SCHEMES,
+        require_tld=False,
+        allow_none=True,
+        validate=validate.Length(max=2048),
+        **kwargs,
+    )
+
+
+class DroneRegisterSchema(StrictSchema):
+    deviceSerialNumber = _serial(required=True)
+    deviceName = _name(required=True)
+    deviceCategory = _category()
+    streamIsOn = StrictBoolean()
+    aiDetectionEnabled = StrictBoolean()
+    detectionClasses = _detection_classes()
+    streamUrl = _stream_url()
+
+
+class DronePatchSchema(StrictSchema):
+    deviceName = _name()
+    deviceCategory = _category()
+    streamIsOn = StrictBoolean()
+    aiDetectionEnabled = StrictBoolean()
+    detectionClasses = _detection_classes()
+    streamUrl = _stream_url()
+
+    @validates_schema(pass_original=True)
+    def not_empty(self, data, original, **kwargs):
+        if not original:
+            raise ValidationError("give at least one field to change", "_schema")
+
+
+class StreamSchema(StrictSchema):
+    streamIsOn = StrictBoolean(required=True)
+
+
+class AiDetectionSchema(StrictSchema):
+    enabled = StrictBoolean(required=True)
+
+
+class DetectionClassesSchema(StrictSchema):
+    detectionClasses = _detection_classes(required=True)
+
+
+class DroneFilterSchema(Schema):
+    """Query filters of the list (pagination arguments are parsed separately)."""
+
+    class Meta:
+        unknown = "exclude"
+
+    deviceCategory = _category()
+    streamIsOn = fields.Boolean()
+
+
+class DroneSchema(Schema):
+    id = fields.String()
+    deviceSerialNumber = fields.String()
+    deviceName = fields.String()
+    deviceCategory = fields.String()
+    streamIsOn = fields.Boolean()
+    aiDetectionEnabled = fields.Boolean()
+    detectionClasses = fields.List(fields.String())
+    streamUrl = fields.String(allow_none=True)
+    version = fields.Integer()
+    createdAt = fields.String()
+    updatedAt = fields.String()
+
+
+class IsoTime(fields.DateTime):
+    """An ISO 8601 time, kept as a UTC string ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        iso = parsed.astimezone(UTC).isoformat(timespec="milliseconds")
+        return iso.replace("+00:00", "Z")
+
+
+class IncidentCreateSchema(StrictSchema):
+    type = fields.String(required=True, validate=validate.Length(1, 100))
+    confidence = JsonNumber(required=True, validate=validate.Range(min=0, max=1))
+    label = fields.String(validate=validate.Length(1, 200))
+    boundingBox = fields.List(JsonNumber(), validate=validate.Length(equal=4))
+    detectedAt = IsoTime()
+
+
+class IncidentSchema(Schema):
+    id = fields.String()
+    droneSerial = fields.String()
+    type = fields.String()
+    confidence = fields.Float()
+    label = fields.String()
+    boundingBox = fields.List(fields.Float())
+    detectedAt = fields.String()
+    createdAt = fields.String()
