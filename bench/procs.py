@@ -1,0 +1,288 @@
+"""Processes of a benchmark run: gateways under test, the Node peer, load-generator clients.
+
+Every process is started in its own session (process group) and registered with a
+:class:`Processes` so that it is stopped, with its children, whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from shared.settings import Settings
+from tests.support.redis_server import free_port
+from tests.support.services import settings_env
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PEER_SOURCE = Path("/work/shared/peer")
+LOOPBACK = "127.0.0.1"
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Pin every thread of ``pid`` to ``cores`` (``taskset -a -p``)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            os.sched_setaffinity(int(task.name), cores)
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and its descendants (gunicorn runs the app in a child of its arbiter)."""
+    proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants."""
+    total = 0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
+
+
+class Processes:
+    """Owns started processes; :meth:`stop_all` ends each process group (TERM, then KILL)."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs: list[subprocess.Popen] = []
+
+    def spawn(self, name: str, argv: list[str], env: dict | None = None, cwd=None, **kw):
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd or ROOT,
+            stdout=kw.pop("stdout", log),
+            stderr=log,
+            start_new_session=True,
+            **kw,
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen, timeout: float = 10) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            except ProcessLookupError:
+                pass
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.procs)):
+            self.stop(proc)
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    def up() -> bool:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{url} exited early: {tail}")
+        return requests.get(url, timeout=1).status_code == 200
+
+    wait_until(up, timeout=timeout, interval=0.1, message=url)
+
+
+class Gateway:
+    """One gateway process under test: ``pid`` for CPU/RSS, ``url`` for clients."""
+
+    def __init__(self, name: str, proc: subprocess.Popen, port: int):
+        self.name = name
+        self.proc = proc
+        self.port = port
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def start_gateway(
+    procs: Processes,
+    mode: str,
+    redis_url: str,
+    key_prefix: str,
+    secret: str,
+    cores: str = "0",
+    port: int | None = None,
+) -> Gateway:
+    """``taskset -c <cores> python -m services.gateway`` with GATEWAY_ASYNC_MODE=``mode``."""
+    port = port or free_port()
+    settings = Settings.from_env(
+        {},
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway_port=port,
+        gateway_host=LOOPBACK,
+        gateway_async_mode=mode,
+        jwt_secret=secret,
+        rate_limits_enabled=False,
+        var_dir=procs.log_dir / f"var-{port}",
+        log_level="WARNING",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
+    env.update(settings_env(settings), PYTHONUNBUFFERED="1")
+    name = f"gateway-{mode}-{port}"
+    proc = procs.spawn(
+        name, ["taskset", "-c", cores, sys.executable, "-m", "services.gateway"], env=env
+    )
+    wait_http(f"http://{LOOPBACK}:{port}/healthz", proc, procs.log_dir / f"{name}.log")
+    return Gateway(mode, proc, port)
+
+
+def start_api(
+    procs: Processes, redis_url: str, key_prefix: str, secret: str, cores: str = "1"
+) -> Gateway:
+    """``python -m services.api`` on the embedded store, rate limits off."""
+    port = free_port()
+    settings = Settings.from_env(
+        {},
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        api_port=port,
+        api_host=LOOPBACK,
+        jwt_secret=secret,
+        rate_limits_enabled=False,
+        var_dir=procs.log_dir / f"api-{port}",
+        log_level="WARNING",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
+    env.update(settings_env(settings), PYTHONUNBUFFERED="1")
+    name = f"api-{port}"
+    proc = procs.spawn(
+        name, ["taskset", "-c", cores, sys.executable, "-m", "services.api"], env=env
+    )
+    wait_http(f"http://{LOOPBACK}:{port}/healthz", proc, procs.log_dir / f"{name}.log")
+    return Gateway("api", proc, port)
+
+
+class Peer:
+    """The Node peer gateway, run from a private copy of /work/shared/peer (npm ci once)."""
+
+    def __init__(self, procs: Processes):
+        self.procs = procs
+        self.dir: Path | None = None
+
+    def prepare(self) -> None:
+        if self.dir is not None:
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="bench-peer-"))
+        self.dir = tmp / "peer"
+        shutil.copytree(PEER_SOURCE, self.dir)
+        for path in [self.dir, *self.dir.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=self.dir,
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def start(self, redis_port: int, cores: str = "0") -> Gateway:
+        self.prepare()
+        port = free_port()
+        env = dict(os.environ, REDIS_PORT=str(redis_port), PORT=str(port))
+        name = f"peer-{port}"
+        proc = self.procs.spawn(
+            name, ["taskset", "-c", cores, "node", "gateway_node.js"], env=env, cwd=self.dir
+        )
+        wait_http(f"http://{LOOPBACK}:{port}/health", proc, self.procs.log_dir / f"{name}.log")
+        return Gateway("node-peer", proc, port)
+
+    def cleanup(self) -> None:
+        if self.dir is not None:
+            shutil.rmtree(self.dir.parent, ignore_errors=True)
+
+
+def ensure_client_modules() -> None:
+    """``npm ci --prefix bench`` when bench/node_modules is missing."""
+    if not (BENCH / "node_modules" / "socket.io-client").exists():
+        subprocess.run(
+            ["npm", "ci", "--prefix", str(BENCH), "--no-audit", "--no-fund"],
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+class ClientProcess:
+    """One ``node bench/client.js`` process; talks JSON lines over its stdin/stdout."""
+
+    def __init__(self, procs: Processes, url: str, clients: int, kind: str, token: str, name: str):
+        self.clients = clients
+        env = dict(os.environ, BENCH_TOKEN=token)
+        self.proc = procs.spawn(
+            name,
+            ["node", str(BENCH / "client.js"), url, str(clients), kind],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                continue
+        self.lines.put({"event": "eof"})
+
+    def send(self, command: str) -> None:
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def expect(self, event: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"client did not answer {event!r} in {timeout}s")
+            try:
+                msg = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if msg.get("event") == event:
+                return msg
+            if msg.get("event") == "eof":
+                raise RuntimeError("client process exited")
+
+    def ask(self, command: str, event: str, timeout: float = 30) -> dict:
+        self.send(command)
+        return self.expect(event, timeout)
+
+    def quit(self, procs: Processes) -> None:
+        try:
+            self.ask("quit", "bye", timeout=5)
+            self.proc.wait(5)
+        except (TimeoutError, RuntimeError, OSError, subprocess.TimeoutExpired):
+            pass
+        procs.stop(self.proc)

@@ -1,0 +1,220 @@
+"""Figures of a benchmark run: merging client statistics, ratios to the Node peer, outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+STRICT_P99_MS = 100.0
+PEER = "node-peer"
+
+
+def merge_stats(parts: list[dict]) -> dict:
+    """Add up the ``stats`` answers of several client processes of one run."""
+    hist: dict[int, float] = {}
+    for part in parts:
+        for bucket, count in part["hist"].items():
+            hist[int(bucket)] = hist.get(int(bucket), 0) + count
+    bins = max((len(p["bin_count"]) for p in parts), default=0)
+    # Client processes started their bins at slightly different times: align on the earliest.
+    start = min(p["start_ns"] for p in parts)
+    bin_ns = parts[0]["bin_ms"] * 1e6
+    bin_count = [0] * (bins + 1)
+    bin_max = [0.0] * (bins + 1)
+    for part in parts:
+        shift = round((part["start_ns"] - start) / bin_ns)
+        for i, (n, worst) in enumerate(zip(part["bin_count"], part["bin_max_ms"], strict=True)):
+            j = min(bins, i + shift)
+            bin_count[j] += n
+            bin_max[j] = max(bin_max[j], worst)
+    firsts = [p["first_recv_ns"] for p in parts if p["first_recv_ns"]]
+    return {
+        "clients": sum(p["clients"] for p in parts),
+        "connected": sum(p["connected"] for p in parts),
+        "received": sum(p["received"] for p in parts),
+        "duplicates": sum(p["duplicates"] for p in parts),
+        "out_of_order": sum(p["out_of_order"] for p in parts),
+        "disconnects": sum(p["disconnects"] for p in parts),
+        "min_per_client": min(p["min_per_client"] for p in parts),
+        "clients_without_events": sum(p["clients_without_events"] for p in parts),
+        "max_ms": max(p["max_ms"] for p in parts),
+        "first_recv_ns": min(firsts) if firsts else 0,
+        "last_recv_ns": max(p["last_recv_ns"] for p in parts),
+        "start_ns": start,
+        "bin_ms": parts[0]["bin_ms"],
+        "bin_count": bin_count,
+        "bin_max_ms": bin_max,
+        "hist": hist,
+    }
+
+
+def percentile(hist: dict[int, float], q: float) -> float | None:
+    """The ``q`` quantile (ms) of a 1%-log-bucket histogram of microseconds."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    target = math.ceil(total * q)
+    seen = 0
+    for bucket in sorted(hist):
+        seen += hist[bucket]
+        if seen >= target:
+            return 1.01 ** (bucket + 0.5) / 1000
+    return None
+
+
+def recovery_seconds(merged: dict, overload_end_ns: int, limit_ms: float = STRICT_P99_MS):
+    """Seconds from the end of an overload until every later bin's worst latency <= limit."""
+    bin_ns = merged["bin_ms"] * 1e6
+    first = max(0, int((overload_end_ns - merged["start_ns"]) // bin_ns))
+    counts, worst = merged["bin_count"], merged["bin_max_ms"]
+    last_bad = None
+    for i in range(first, len(counts)):
+        if counts[i] and worst[i] > limit_ms:
+            last_bad = i
+    if last_bad is None:
+        return 0.0
+    if last_bad >= len(counts) - 2:
+        return None  # still over the limit when the run ended
+    return round((merged["start_ns"] + (last_bad + 1) * bin_ns - overload_end_ns) / 1e9, 2)
+
+
+def is_strict(row: dict) -> bool:
+    """100% delivered, no duplicates, p99 within the limit."""
+    return (
+        row["fraction"] >= 1.0
+        and row["duplicates"] == 0
+        and row["p99_ms"] is not None
+        and row["p99_ms"] <= STRICT_P99_MS
+    )
+
+
+def strict_rate(rows: list[dict]) -> float:
+    """The highest delivered msgs/s among the strict steps (0 when none is)."""
+    return max((r["delivered_per_s"] for r in rows if is_strict(r)), default=0.0)
+
+
+def _fmt(value, digits=1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _ratio(value, peer) -> str:
+    if value is None or not peer:
+        return ""
+    return f" ({value / peer:.2f}×)"
+
+
+def summaries(results: dict) -> list[dict]:
+    """One line per (gateway, kind, clients): strict rate, connect time, memory, CPU."""
+    lines = []
+    for config in results["configs"]:
+        rows = config["steps"]
+        strict = [r for r in rows if is_strict(r)]
+        best = max(strict, key=lambda r: r["delivered_per_s"]) if strict else None
+        lines.append(
+            {
+                "gateway": config["gateway"],
+                "kind": config["kind"],
+                "clients": config["clients"],
+                "strict_per_s": strict_rate(rows),
+                "max_delivered_per_s": max((r["delivered_per_s"] for r in rows), default=0.0),
+                "p99_at_strict_ms": best["p99_ms"] if best else None,
+                "cpu_at_strict": best["cpu_percent"] if best else None,
+                "connect_s": config["connect_s"],
+                "idle_kb_per_conn": config["idle_kb_per_conn"],
+                "idle_rss_mb": config["idle_rss_mb"],
+            }
+        )
+    return lines
+
+
+def markdown(results: dict) -> str:
+    """The run as Markdown: a summary with ratios to the peer, then every step."""
+    out = [f"# Gateway benchmark {results['started']}", "", results["machine"], ""]
+    lines = summaries(results)
+    peers = {(s["kind"], s["clients"]): s for s in lines if s["gateway"] == PEER}
+    out += [
+        "Ratios in parentheses are to the Node peer with the same client kind and count. "
+        f"Strict = highest step with 100% delivered, no duplicates and p99 <= {STRICT_P99_MS:g} ms "
+        "(delivered messages/s summed over clients).",
+        "",
+        "| gateway | client | C | strict msg/s | max delivered msg/s | p99 at strict (ms) "
+        "| CPU% at strict | connect C (s) | idle KB/conn | idle RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in lines:
+        p = peers.get((s["kind"], s["clients"]), {})
+        out.append(
+            f"| {s['gateway']} | {s['kind']} | {s['clients']} "
+            f"| {_fmt(s['strict_per_s'], 0)}{_ratio(s['strict_per_s'], p.get('strict_per_s'))} "
+            f"| {_fmt(s['max_delivered_per_s'], 0)}"
+            f"{_ratio(s['max_delivered_per_s'], p.get('max_delivered_per_s'))} "
+            f"| {_fmt(s['p99_at_strict_ms'])} | {_fmt(s['cpu_at_strict'], 0)} "
+            f"| {_fmt(s['connect_s'], 2)}{_ratio(s['connect_s'], p.get('connect_s'))} "
+            f"| {_fmt(s['idle_kb_per_conn'])}"
+            f"{_ratio(s['idle_kb_per_conn'], p.get('idle_kb_per_conn'))} "
+            f"| {_fmt(s['idle_rss_mb'])} |"
+        )
+    out += [
+        "",
+        "## Every step",
+        "",
+        "| gateway | client | C | events/s | delivered msg/s | delivered | p50 ms | p99 ms "
+        "| max ms | gw CPU% | gw RSS MB | client CPU% | dup | ooo | disc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for config in results["configs"]:
+        for r in config["steps"]:
+            out.append(
+                f"| {config['gateway']} | {config['kind']} | {config['clients']} "
+                f"| {_fmt(r['events_per_s'])} | {_fmt(r['delivered_per_s'], 0)} "
+                f"| {r['fraction']:.4f} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} "
+                f"| {_fmt(r['max_ms'], 1)} | {_fmt(r['cpu_percent'], 0)} | {_fmt(r['rss_mb'])} "
+                f"| {_fmt(r['client_cpu_percent'], 0)} | {r['duplicates']} | {r['out_of_order']} "
+                f"| {r['disconnects']} |"
+            )
+    for name, scenario in results.get("scenarios", {}).items():
+        out += [
+            "",
+            f"## Scenario: {name}",
+            "",
+            "```json",
+            json.dumps(scenario, indent=1, default=str),
+            "```",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    """p99 latency against delivered rate, one line per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for config in results["configs"]:
+        rows = [r for r in config["steps"] if r["p99_ms"] is not None]
+        if not rows:
+            continue
+        ax.plot(
+            [r["delivered_per_s"] for r in rows],
+            [r["p99_ms"] for r in rows],
+            marker="o",
+            label=f"{config['gateway']} {config['kind']} C={config['clients']}",
+        )
+    ax.axhline(STRICT_P99_MS, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("delivered messages/s (all clients)")
+    ax.set_ylabel("p99 latency (ms)")
+    ax.set_title("Gateway fan-out: p99 latency vs delivered rate")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

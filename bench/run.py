@@ -1,0 +1,504 @@
+"""Benchmark harness: our gateway in each async mode against the Node peer, in the same run.
+
+    python -m bench.run --quick                                   # < 2 minutes
+    python -m bench.run --modes eventlet,gevent,threading --clients 200,1000
+
+For each (gateway, client kind, clients C, rate step) it measures delivered messages/s, the
+fraction delivered, p50/p99/max latency (publisher monotonic timestamp to client receipt),
+gateway CPU% and RSS, memory per idle connection and the time to connect C clients. The
+gateway under test runs on core 0; Redis, the publisher and the clients on core 1.
+Results go to ``<out>/<timestamp>.json``, ``<out>/latest.md`` and ``<out>/latest.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import redis
+
+from bench import report
+from bench.procs import (
+    ClientProcess,
+    Gateway,
+    Peer,
+    Processes,
+    ensure_client_modules,
+    pin,
+    rss_bytes,
+    start_api,
+    start_gateway,
+    tree,
+)
+from bench.publisher import eventlog_sender, publish, pubsub_sender
+from bench.rest_writer import register, write
+from shared.auth import mint_token
+from tests.support.redis_server import RedisServer
+
+SECRET = "bench-secret-" + "s" * 40
+CLIENTS_PER_PROCESS = 2500
+MODES = ("eventlet", "gevent", "threading")
+
+
+@dataclasses.dataclass
+class Plan:
+    """How long and how hard: ``--quick`` shrinks every knob."""
+
+    modes: list[str]
+    kinds: list[str]
+    clients: list[int]
+    rates: list[float]  # delivered messages/s targets (events/s = rate / C)
+    step_seconds: float
+    drain_seconds: float
+    warmup_seconds: float
+    scenarios: bool
+    peer: bool
+
+
+def monotonic_ns() -> int:
+    return time.monotonic_ns()
+
+
+class Bench:
+    """Runs sweeps and scenarios against one private Redis; collects result rows."""
+
+    def __init__(self, procs: Processes, redis_server: RedisServer, plan: Plan):
+        self.procs = procs
+        self.redis = redis_server
+        self.client = redis.Redis.from_url(redis_server.url)
+        self.plan = plan
+        self.peer = Peer(procs)
+        self.token = mint_token(SECRET, "viewer", "bench")
+        self.run_id = 0
+        self.prefixes = 0
+
+    # --- processes ------------------------------------------------------------------
+    def start(self, gateway: str, cores: str = "0") -> tuple[Gateway, str]:
+        """Start a gateway; returns it and the publisher target that feeds it."""
+        if gateway == report.PEER:
+            return self.peer.start(self.redis.port, cores), "pubsub"
+        self.prefixes += 1
+        prefix = f"bench{self.prefixes}"
+        return start_gateway(self.procs, gateway, self.redis.url, prefix, SECRET, cores), prefix
+
+    def sender(self, target: str, run: int):
+        if target == "pubsub":
+            return pubsub_sender(self.client)
+        return eventlog_sender(self.client, target, run)
+
+    def connect(self, gateways: list[Gateway], clients: int, kind: str) -> list[ClientProcess]:
+        """Spread ``clients`` over the gateways and client processes; wait until subscribed."""
+        per_gateway = [clients // len(gateways)] * len(gateways)
+        per_gateway[0] += clients - sum(per_gateway)
+        started = []
+        for gw, count in zip(gateways, per_gateway, strict=True):
+            nproc = math.ceil(count / CLIENTS_PER_PROCESS)
+            for i in range(nproc):
+                share = count // nproc + (1 if i < count % nproc else 0)
+                started.append(
+                    ClientProcess(
+                        self.procs, gw.url, share, kind, self.token, f"client-{gw.port}-{i}"
+                    )
+                )
+        ready = [c.expect("ready", timeout=60 + clients / 50) for c in started]
+        failed = sum(r["failed"] for r in ready)
+        if failed:
+            raise RuntimeError(f"{failed} of {clients} clients failed: {ready[0]['error']}")
+        return started
+
+    def check_clock(self, client: ClientProcess) -> None:
+        """Node's hrtime and Python's monotonic_ns must be the same clock."""
+        before = monotonic_ns()
+        theirs = client.ask("clock", "clock")["now_ns"]
+        after = monotonic_ns()
+        if not before <= theirs <= after:
+            raise RuntimeError(f"clocks differ: {before} <= {theirs} <= {after} is false")
+
+    # --- one measured step ----------------------------------------------------------
+    def step(
+        self,
+        gateways: list[Gateway],
+        target: str,
+        clients: list[ClientProcess],
+        phases: list[tuple[float, float]],
+        drain: float,
+    ) -> tuple[dict, dict, dict]:
+        """Publish ``phases``; returns the row, the merged client stats and the publisher's."""
+        return self.measure(
+            gateways,
+            clients,
+            lambda run: publish(self.sender(target, run), run, phases),
+            phases[0][0],
+            drain,
+        )
+
+    def measure(
+        self,
+        gateways: list[Gateway],
+        clients: list[ClientProcess],
+        produce,
+        events_per_s: float,
+        drain: float,
+    ) -> tuple[dict, dict, dict]:
+        """Run ``produce(run)`` (it returns at least sent/start_ns/end_ns) and measure."""
+        self.run_id += 1
+        run = self.run_id
+        for c in clients:
+            c.ask(f"reset {run}", "reset")
+        gw_procs = [p for g in gateways for p in tree(g.pid)]
+        cl_procs = [psutil.Process(c.proc.pid) for c in clients]
+        for p in gw_procs + cl_procs:
+            p.cpu_percent(None)
+        sent = produce(run)
+        gw_cpu = sum(p.cpu_percent(None) for p in gw_procs)
+        cl_cpu = sum(p.cpu_percent(None) for p in cl_procs)
+        expected = sent["sent"] * sum(c.clients for c in clients)
+        merged = self._drain(clients, expected, drain)
+        seconds = (max(merged["last_recv_ns"], sent["end_ns"]) - sent["start_ns"]) / 1e9
+        row = {
+            "events_per_s": events_per_s,
+            "sent": sent["sent"],
+            "publisher_rate": sent.get("rate"),
+            "publisher_behind_ms": sent.get("behind_ms"),
+            "body_bytes": sent.get("body_bytes"),
+            "expected": expected,
+            "received": merged["received"],
+            "fraction": merged["received"] / expected if expected else 0.0,
+            "delivered_per_s": merged["received"] / seconds if seconds > 0 else 0.0,
+            "p50_ms": report.percentile(merged["hist"], 0.50),
+            "p99_ms": report.percentile(merged["hist"], 0.99),
+            "max_ms": merged["max_ms"],
+            "cpu_percent": gw_cpu,
+            "rss_mb": sum(rss_bytes(g.pid) for g in gateways) / 2**20,
+            "client_cpu_percent": cl_cpu,
+            "duplicates": merged["duplicates"],
+            "out_of_order": merged["out_of_order"],
+            "disconnects": merged["disconnects"],
+            "clients_without_events": merged["clients_without_events"],
+        }
+        return row, merged, sent
+
+    def _drain(self, clients: list[ClientProcess], expected: int, limit: float) -> dict:
+        """Poll the clients until all expected events arrived, progress stops, or ``limit``."""
+        deadline = time.monotonic() + limit
+        last, last_change = -1, time.monotonic()
+        while True:
+            merged = report.merge_stats([c.ask("stats", "stats") for c in clients])
+            now = time.monotonic()
+            if merged["received"] != last:
+                last, last_change = merged["received"], now
+            if merged["received"] >= expected or now > deadline or now - last_change > 2.0:
+                return merged
+            time.sleep(0.25)
+
+    # --- a sweep over rate steps ----------------------------------------------------
+    def sweep(
+        self,
+        gateway: str,
+        kind: str,
+        clients: int,
+        rates: list[float],
+        gateways: int = 1,
+        seconds: float | None = None,
+    ) -> dict:
+        """Start the gateway(s), connect, measure idle memory, then step the rate up."""
+        seconds = seconds or self.plan.step_seconds
+        started: list[Gateway] = []
+        conns: list[ClientProcess] = []
+        target = None
+        try:
+            for i in range(gateways):
+                gw, target = self.start(gateway, cores=str(i % os.cpu_count()))
+                started.append(gw)
+            time.sleep(0.5)
+            rss0 = sum(rss_bytes(g.pid) for g in started)
+            t0 = time.monotonic()
+            conns = self.connect(started, clients, kind)
+            connect_s = time.monotonic() - t0
+            self.check_clock(conns[0])
+            time.sleep(1.0)
+            rss1 = sum(rss_bytes(g.pid) for g in started)
+            config = {
+                "gateway": gateway if gateways == 1 else f"{gateway} x{gateways}",
+                "kind": kind,
+                "clients": clients,
+                "gateways": gateways,
+                "connect_s": connect_s,
+                "idle_rss_mb": rss1 / 2**20,
+                "idle_kb_per_conn": (rss1 - rss0) / clients / 1024,
+                "steps": [],
+            }
+            if self.plan.warmup_seconds:
+                self.step(
+                    started,
+                    target,
+                    conns,
+                    [(rates[0] / clients, self.plan.warmup_seconds)],
+                    self.plan.drain_seconds,
+                )
+            for rate in rates:
+                row, _, _ = self.step(
+                    started, target, conns, [(rate / clients, seconds)], self.plan.drain_seconds
+                )
+                config["steps"].append(row)
+                print(
+                    f"  {config['gateway']:<12} {kind:<6} C={clients:<6} "
+                    f"{rate / clients:>9.1f} ev/s  delivered {row['fraction']:.4f} "
+                    f"{row['delivered_per_s']:>10,.0f} msg/s  p99 {row['p99_ms'] or 0:8.1f} ms "
+                    f"cpu {row['cpu_percent']:5.0f}%",
+                    flush=True,
+                )
+                if not report.is_strict(row):
+                    break
+            return config
+        finally:
+            for c in conns:
+                c.quit(self.procs)
+            for g in started:
+                self.procs.stop(g.proc)
+
+    # --- scenarios ------------------------------------------------------------------
+    def overload(self, gateway: str, kind: str, clients: int, base_rate: float) -> dict:
+        """20x the sustainable event rate for 10 s, then the base rate: time to recover."""
+        started, conns = [], []
+        try:
+            gw, target = self.start(gateway)
+            started.append(gw)
+            conns = self.connect(started, clients, kind)
+            phases = [(20 * base_rate, 10.0), (base_rate, 20.0)]
+            row, merged, sent = self.step(started, target, conns, phases, drain=30.0)
+            return {
+                "gateway": gateway,
+                "kind": kind,
+                "clients": clients,
+                "base_events_per_s": base_rate,
+                "overload_events_per_s": 20 * base_rate,
+                "recovery_s": report.recovery_seconds(merged, sent["phase_end_ns"][0]),
+                "fraction": row["fraction"],
+                "p99_ms": row["p99_ms"],
+                "max_ms": row["max_ms"],
+                "rss_mb_after": row["rss_mb"],
+                "disconnects": row["disconnects"],
+                "duplicates": row["duplicates"],
+                "publisher_behind_ms": sent["behind_ms"],
+            }
+        finally:
+            for c in conns:
+                c.quit(self.procs)
+            for g in started:
+                self.procs.stop(g.proc)
+
+    def end_to_end(
+        self, mode: str, kind: str, clients: int, writes_per_s: float, seconds: float
+    ) -> dict:
+        """REST writes through a running API to ``clients``: request start to receipt."""
+        serials = [f"E2E-{n:03d}" for n in range(20)]
+        started, conns = [], []
+        try:
+            self.prefixes += 1
+            prefix = f"bench{self.prefixes}"
+            api = start_api(self.procs, self.redis.url, prefix, SECRET, cores="1")
+            started.append(api)
+            gw = start_gateway(self.procs, mode, self.redis.url, prefix, SECRET, "0")
+            admin = mint_token(SECRET, "admin", "bench")
+            register(api.url, admin, serials)
+            conns = self.connect([gw], clients, kind)
+
+            def produce(run: int) -> dict:
+                res = write(api.url, admin, serials, run, writes_per_s, seconds)
+                return dict(res, sent=res["expected_events"])
+
+            row, _, sent = self.measure([gw], conns, produce, writes_per_s, drain=10.0)
+            return {
+                "gateway": mode,
+                "kind": kind,
+                "clients": clients,
+                "writes_per_s": writes_per_s,
+                "seconds": seconds,
+                "writes_ok": sent["ok"],
+                "write_errors": sent["errors"],
+                "rest_p50_ms": sent["rest_p50_ms"],
+                "rest_p99_ms": sent["rest_p99_ms"],
+                "fraction": row["fraction"],
+                "p50_ms": row["p50_ms"],
+                "p99_ms": row["p99_ms"],
+                "max_ms": row["max_ms"],
+                "duplicates": row["duplicates"],
+                "out_of_order": row["out_of_order"],
+                "gateway_cpu_percent": row["cpu_percent"],
+            }
+        finally:
+            for c in conns:
+                c.quit(self.procs)
+            for g in started:
+                self.procs.stop(g.proc)
+
+
+def machine() -> str:
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs ({platform.processor() or 'cpu'}), "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one short sweep, < 2 minutes")
+    parser.add_argument("--modes", default=None, help="comma-separated: eventlet,gevent,threading")
+    parser.add_argument("--kinds", default="sio", help="client kinds: sio,sio-nd")
+    parser.add_argument("--clients", default=None, help="comma-separated client counts")
+    parser.add_argument("--rates", default=None, help="delivered messages/s steps, comma-separated")
+    parser.add_argument("--step-seconds", type=float, default=None)
+    parser.add_argument("--no-peer", action="store_true", help="skip the Node peer")
+    parser.add_argument("--no-scenarios", action="store_true")
+    parser.add_argument("--only-scenarios", action="store_true")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+    modes = (args.modes or "eventlet").split(",")
+    if any(m not in MODES for m in modes):
+        parser.error(f"modes must be among {', '.join(MODES)}")
+    kinds = args.kinds.split(",")
+    if any(k not in ("sio", "sio-nd") for k in kinds):
+        parser.error("kinds must be among sio, sio-nd")
+    default_rates = "2500,10000,40000" if args.quick else "2500,5000,10000,20000,40000,80000"
+    plan = Plan(
+        modes=modes,
+        kinds=kinds,
+        clients=[
+            int(c) for c in (args.clients or ("200" if args.quick else "200,1000")).split(",")
+        ],
+        rates=[float(r) for r in (args.rates or default_rates).split(",")],
+        step_seconds=args.step_seconds or (3.0 if args.quick else 8.0),
+        drain_seconds=4.0 if args.quick else 10.0,
+        warmup_seconds=0.5 if args.quick else 2.0,
+        scenarios=not (args.quick or args.no_scenarios),
+        peer=not args.no_peer,
+    )
+    if any(c < 1 or c > 20_000 for c in plan.clients):
+        parser.error("client counts must be in 1..20000")
+    return args, plan
+
+
+def scenarios(bench: Bench, plan: Plan, results: dict) -> None:
+    """The issue's scenarios: 2 gateways vs 1, 10k clients, overload and recovery."""
+    mode, kind, clients = plan.modes[0], plan.kinds[0], plan.clients[0]
+    print("scenario: two gateway processes", flush=True)
+    pair = bench.sweep(mode, kind, clients, plan.rates, gateways=2)
+    results["configs"].append(pair)
+    results["scenarios"]["two_gateways"] = {
+        "gateway": mode,
+        "clients": clients,
+        "strict_per_s_1": report.strict_rate(
+            next(
+                c["steps"]
+                for c in results["configs"]
+                if c["gateway"] == mode and c["clients"] == clients and c["kind"] == kind
+            )
+        ),
+        "strict_per_s_2": report.strict_rate(pair["steps"]),
+        "duplicates": sum(r["duplicates"] for r in pair["steps"]),
+        "out_of_order": sum(r["out_of_order"] for r in pair["steps"]),
+    }
+    print("scenario: 10,000 clients at 1 event/s", flush=True)
+    for gateway in [mode] + ([report.PEER] if plan.peer else []):
+        config = bench.sweep(gateway, kind, 10_000, [10_000.0], seconds=20.0)
+        results["configs"].append(config)
+        results["scenarios"][f"10k_clients_{gateway}"] = {
+            k: config[k] for k in ("connect_s", "idle_kb_per_conn", "idle_rss_mb")
+        } | {
+            k: config["steps"][0][k]
+            for k in ("fraction", "p50_ms", "p99_ms", "max_ms", "cpu_percent", "disconnects")
+        }
+    print("scenario: end to end, REST 100 writes/s", flush=True)
+    res = bench.end_to_end(mode, kind, clients, 100.0, 10.0)
+    print(f"  p99 {res['p99_ms']} ms, delivered {res['fraction']:.4f}", flush=True)
+    results["scenarios"]["end_to_end_rest"] = res
+    print("scenario: overload 20x for 10 s", flush=True)
+    for config in [
+        c
+        for c in results["configs"]
+        if c["clients"] == clients and c["kind"] == kind and c["gateways"] == 1
+    ]:
+        strict = [r for r in config["steps"] if report.is_strict(r)]
+        base = (
+            max(strict, key=lambda r: r["events_per_s"])["events_per_s"]
+            if strict
+            else (plan.rates[0] / clients)
+        )
+        res = bench.overload(config["gateway"], kind, clients, base)
+        print(
+            f"  {config['gateway']}: recovery {res['recovery_s']} s, "
+            f"delivered {res['fraction']:.4f}",
+            flush=True,
+        )
+        results["scenarios"][f"overload_{config['gateway']}"] = res
+
+
+def write_outputs(results: dict, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = results["started"].replace(":", "").replace("-", "")
+    path = out / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=1, default=str))
+    (out / "latest.md").write_text(report.markdown(results))
+    report.plot(results, out / "latest.png")
+    return path
+
+
+def main(argv=None) -> None:
+    args, plan = parse_args(argv)
+    if os.cpu_count() >= 2:
+        os.sched_setaffinity(0, {1})  # Redis, publisher and clients inherit core 1
+    ensure_client_modules()
+    results = {
+        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "plan": dataclasses.asdict(plan),
+        "configs": [],
+        "scenarios": {},
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    procs = Processes(workdir / "logs")
+    server = RedisServer(workdir / "redis")
+    bench = None
+    t0 = time.monotonic()
+    try:
+        server.start()
+        pin(server.process.pid, {1 % os.cpu_count()})
+        bench = Bench(procs, server, plan)
+        gateways = plan.modes + ([report.PEER] if plan.peer else [])
+        if not args.only_scenarios:
+            for clients in plan.clients:
+                for kind in plan.kinds:
+                    for gateway in gateways:
+                        results["configs"].append(bench.sweep(gateway, kind, clients, plan.rates))
+        if plan.scenarios or args.only_scenarios:
+            scenarios(bench, plan, results)
+    finally:
+        procs.stop_all()
+        server.stop()
+        if bench:
+            bench.peer.cleanup()
+        results["seconds"] = round(time.monotonic() - t0, 1)
+        if results["configs"]:
+            path = write_outputs(results, Path(args.out))
+            print(report.markdown(results))
+            print(
+                f"wrote {path}, {args.out}/latest.md, {args.out}/latest.png "
+                f"in {results['seconds']} s"
+            )
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
