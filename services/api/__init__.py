@@ -112,11 +112,12 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
 
     for blp in (drones_blp, system_blp):
         for key_func in (subject_or_ip, client_ip):
-            ext.limiter.limit(
-                lambda: settings.rate_limit_writes,
+            # Shared: one budget for all writes of a caller, not one per route.
+            ext.limiter.shared_limit(
+                settings.rate_limit_writes,
+                scope=f"writes:{key_func.__name__}",
                 key_func=key_func,
                 methods=WRITE_METHODS,
-                scope=key_func.__name__,
             )(blp)
     ext.api.init_app(app)
     ext.api.register_blueprint(drones_blp)
