@@ -107,7 +107,9 @@ def check_production_keys(settings: Settings) -> None:
         )
     secret = settings.jwt_secret
     if secret is not None and (secret.startswith(DEV_SECRET_PREFIX) or len(secret) < 32):
-        raise SettingsError("JWT_SECRET must be at least 32 characters and not a development secret")
+        raise SettingsError(
+            "JWT_SECRET must be at least 32 characters and not a development secret"
+        )
 
 
 class TokenVerifier:

@@ -70,7 +70,7 @@ class LoggedEvent:
 
 @dataclasses.dataclass(frozen=True)
 class History:
-    """What the log still holds: ``recovered`` tells whether every event after ``since`` is there."""
+    """Whether the log still holds every event after ``since`` (``recovered``)."""
 
     recovered: bool
     reason: str = ""
@@ -136,8 +136,9 @@ class EventLog:
         ]
         for event in events:
             args += [event.serial, event.body, len(event.channels), *event.channels]
-        ids = self._append(keys=[self.stream_key, self._applied_prefix + origin, self.state_key],
-                           args=args)
+        ids = self._append(
+            keys=[self.stream_key, self._applied_prefix + origin, self.state_key], args=args
+        )
         return [_decode(i) for i in ids]
 
     # --- reading --------------------------------------------------------------------
@@ -170,11 +171,10 @@ class EventLog:
         last = parse_stream_id(_decode(info["last-generated-id"]))
         if pos > last:
             return History(False, "since is ahead of this deployment's history")
-        deleted = info.get("max-deleted-entry-id")
-        if deleted is not None:  # Redis 7: exact
-            return History(
-                pos >= parse_stream_id(_decode(deleted)), "since is older than the history"
-            )
+        if info.get("entries-added") == info["length"]:
+            return History(True)  # nothing was ever trimmed
+        # Trimming drops the oldest entries; "since" is covered while it is not older
+        # than the oldest entry still held.
         first = info.get("first-entry")
         oldest = parse_stream_id(_decode(first[0])) if first else last
         return History(pos >= oldest, "since is older than the history")

@@ -110,7 +110,9 @@ def start_api(process_settings, tmp_path):
         settings = settings or process_settings
         port = port or free_port()
         proc = ServiceProcess(
-            "services.api", settings.replace(api_port=port), port,
+            "services.api",
+            settings.replace(api_port=port),
+            port,
             tmp_path / f"api-{port}.log",
         ).start()
         started.append(proc)
@@ -130,7 +132,9 @@ def start_gateway(process_settings, tmp_path):
         settings = settings or process_settings
         port = port or free_port()
         proc = ServiceProcess(
-            "services.gateway", settings.replace(gateway_port=port), port,
+            "services.gateway",
+            settings.replace(gateway_port=port),
+            port,
             tmp_path / f"gateway-{port}.log",
         ).start()
         started.append(proc)

@@ -41,7 +41,7 @@ class _NoCompression:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build a gateway app; its background tasks start with ``app.extensions['gateway'].start()``."""
+    """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks."""
     from services.gateway import fastjson, http, sockets
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway

@@ -32,13 +32,25 @@ class Gateway:
             socket_timeout=RELAY_BLOCK_MS / 1000 + 5,
             health_check_interval=30,
         )
-        self.event_log = EventLog(self.redis, settings.key_prefix, settings.event_stream_maxlen,
-                                  settings.event_stream_max_age_seconds)
+        self.event_log = EventLog(
+            self.redis,
+            settings.key_prefix,
+            settings.event_stream_maxlen,
+            settings.event_stream_max_age_seconds,
+        )
         self._socketio = socketio
-        self.hub = Hub(socketio.server, self.event_log, TokenVerifier(settings), settings,
-                       self.metrics, sleep=socketio.sleep, spawn=socketio.start_background_task)
-        self.relay = EventRelay(self.event_log, self.hub, self.metrics, socketio.sleep,
-                                block_ms=RELAY_BLOCK_MS)
+        self.hub = Hub(
+            socketio.server,
+            self.event_log,
+            TokenVerifier(settings),
+            settings,
+            self.metrics,
+            sleep=socketio.sleep,
+            spawn=socketio.start_background_task,
+        )
+        self.relay = EventRelay(
+            self.event_log, self.hub, self.metrics, socketio.sleep, block_ms=RELAY_BLOCK_MS
+        )
         self._limiter = None
         if settings.rate_limits_enabled:
             self._limiter = FixedWindowRateLimiter(storage_from_string(settings.redis_url))
@@ -66,8 +78,9 @@ class Gateway:
         if self._limiter is None:
             return True
         try:
-            return self._limiter.hit(self._connect_limit, "gateway-connect",
-                                     remote_addr or "unknown")
+            return self._limiter.hit(
+                self._connect_limit, "gateway-connect", remote_addr or "unknown"
+            )
         except Exception:  # noqa: BLE001 - fail open: a Redis outage must not lock clients out
             log.warning("connection rate limit unavailable", exc_info=True)
             return True

@@ -49,8 +49,9 @@ def _room(target: str) -> str:
 class Hub:
     """Connections, subscriptions and delivery of one gateway process."""
 
-    def __init__(self, server, event_log: EventLog, verifier: TokenVerifier, settings, metrics,
-                 sleep, spawn):
+    def __init__(
+        self, server, event_log: EventLog, verifier: TokenVerifier, settings, metrics, sleep, spawn
+    ):
         self._server = server
         self._log = event_log
         self._verifier = verifier
@@ -92,8 +93,11 @@ class Hub:
         # Once per client, and before any answer: a quick client may subscribe first.
         if not client.greeted:
             client.greeted = True
-            self.emit_to(client.sid, contract.SIO_CONNECTED,
-                         {"clientId": client.sid, "expiresAt": int(client.principal.expires_at)})
+            self.emit_to(
+                client.sid,
+                contract.SIO_CONNECTED,
+                {"clientId": client.sid, "expiresAt": int(client.principal.expires_at)},
+            )
 
     def disconnect(self, sid: str) -> None:
         """Forget a client; python-socketio has already removed it from its rooms."""
@@ -230,12 +234,20 @@ class Hub:
                 self.position = event.id
                 payload = RawJSON(event.envelope)
                 if event.serial:
-                    emit(contract.SIO_DRONE_EVENT, payload, namespace=NAMESPACE,
-                         to=[contract.ROOM_ALL, contract.drone_room(event.serial)],
-                         ignore_queue=True)
+                    emit(
+                        contract.SIO_DRONE_EVENT,
+                        payload,
+                        namespace=NAMESPACE,
+                        to=[contract.ROOM_ALL, contract.drone_room(event.serial)],
+                        ignore_queue=True,
+                    )
                 else:
-                    emit(contract.SIO_SYSTEM_BROADCAST, payload, namespace=NAMESPACE,
-                         ignore_queue=True)
+                    emit(
+                        contract.SIO_SYSTEM_BROADCAST,
+                        payload,
+                        namespace=NAMESPACE,
+                        ignore_queue=True,
+                    )
         self._metrics.observe_delivered(events)
 
     def _replay(self, sid: str, request: SubscriptionRequest) -> None:
@@ -264,7 +276,9 @@ class Hub:
                 continue
             for event in batch:
                 if _matches(request, event):
-                    name = contract.SIO_DRONE_EVENT if event.serial else contract.SIO_SYSTEM_BROADCAST
+                    name = (
+                        contract.SIO_DRONE_EVENT if event.serial else contract.SIO_SYSTEM_BROADCAST
+                    )
                     self.emit_to(sid, name, RawJSON(event.envelope))
             self._metrics.replayed.inc(len(batch))
             cursor = batch[-1].id if len(batch) == self._replay_batch else live

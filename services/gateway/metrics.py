@@ -18,7 +18,9 @@ class GatewayMetrics:
             "gateway_connected_clients", "Connected Socket.IO clients", registry=self.registry
         )
         self.subscriptions = Gauge(
-            "gateway_subscriptions", "Active subscriptions by kind", ["kind"],
+            "gateway_subscriptions",
+            "Active subscriptions by kind",
+            ["kind"],
             registry=self.registry,
         )
         self.delivered = Counter(
@@ -34,11 +36,14 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self.redis_reconnects = Counter(
-            "gateway_redis_reconnects", "Failed reads of the event log (each is retried)",
+            "gateway_redis_reconnects",
+            "Failed reads of the event log (each is retried)",
             registry=self.registry,
         )
         self.connections_refused = Counter(
-            "gateway_connections_refused", "Connections refused", ["reason"],
+            "gateway_connections_refused",
+            "Connections refused",
+            ["reason"],
             registry=self.registry,
         )
         for kind in ("all", "drone"):

@@ -18,8 +18,16 @@ log = logging.getLogger(__name__)
 class EventRelay:
     """Reads the log from the hub's position and delivers, reconnecting with backoff."""
 
-    def __init__(self, event_log, hub, metrics, sleep, block_ms: int = 1000, batch: int = 1000,
-                 max_backoff: float = 5.0):
+    def __init__(
+        self,
+        event_log,
+        hub,
+        metrics,
+        sleep,
+        block_ms: int = 1000,
+        batch: int = 1000,
+        max_backoff: float = 5.0,
+    ):
         self._log = event_log
         self._hub = hub
         self._metrics = metrics
@@ -44,8 +52,9 @@ class EventRelay:
                     # Start live from the newest event: older ones are for resuming clients.
                     self._hub.position = self._log.last_id()
                     started = True
-                events = self._log.read(self._hub.position, count=self._batch,
-                                        block_ms=self._block_ms)
+                events = self._log.read(
+                    self._hub.position, count=self._batch, block_ms=self._block_ms
+                )
             except redis.RedisError as exc:
                 if self.healthy:
                     log.warning("event log unreachable, retrying: %s", exc)

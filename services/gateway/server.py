@@ -28,10 +28,12 @@ def serve(settings) -> None:
     app = create_app(settings)
     gateway = app.extensions["gateway"]
     address = (settings.gateway_host, settings.gateway_port)
-    log.info("gateway listening on http://%s:%d (async mode %s)", *address,
-             settings.gateway_async_mode)
+    log.info(
+        "gateway listening on http://%s:%d (async mode %s)", *address, settings.gateway_async_mode
+    )
     {"eventlet": _serve_eventlet, "gevent": _serve_gevent, "threading": _serve_gunicorn}[
-        settings.gateway_async_mode](app, gateway, address, settings)
+        settings.gateway_async_mode
+    ](app, gateway, address, settings)
     log.info("gateway stopped")
 
 
@@ -43,8 +45,9 @@ def _serve_eventlet(app, gateway, address, settings) -> None:
     listener = eventlet.listen(address)
     stopping = Event()
     _on_signals(lambda: stopping.ready() or stopping.send())
-    server = eventlet.spawn(wsgi.server, listener, app, log_output=False, keepalive=True,
-                            socket_timeout=None)
+    server = eventlet.spawn(
+        wsgi.server, listener, app, log_output=False, keepalive=True, socket_timeout=None
+    )
     gateway.start()
     stopping.wait()
     _stop(gateway, listener.close)

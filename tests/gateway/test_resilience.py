@@ -1,0 +1,92 @@
+"""Delivery survives Redis restarts, gateway crashes and gateway shutdowns."""
+
+import signal
+
+import redis
+import requests
+
+from shared import contract
+from shared.eventlog import EventLog
+from tests.support.events import DroneEventWriter
+from tests.support.waiting import wait_until
+
+
+def ids_of(client, serial):
+    return [e["id"] for e in client.drone_events() if e["droneSerial"] == serial]
+
+
+def test_relay_resumes_after_redis_restarts(
+    restartable_redis, process_settings, start_gateway, connect, serial
+):
+    settings = process_settings.replace(redis_url=restartable_redis.url)
+    writer = DroneEventWriter(_log(settings))
+    gateway = start_gateway(settings)
+    client = connect(gateway)
+    client.call("subscribe", {"droneSerial": serial})
+    before = writer.write(serial)
+    client.wait_drone_events(1)
+
+    restartable_redis.restart()
+    after = [i for _ in range(5) for i in writer.write(serial)]
+
+    wait_until(
+        lambda: ids_of(client, serial) == before + after,
+        timeout=30,
+        message="events after the restart",
+    )
+
+
+def test_events_written_while_the_relay_is_cut_off_arrive_afterwards(
+    restartable_redis, process_settings, start_gateway, connect, serial
+):
+    settings = process_settings.replace(redis_url=restartable_redis.url)
+    writer = DroneEventWriter(_log(settings))
+    gateway = start_gateway(settings)
+    client = connect(gateway)
+    client.call("subscribe", {"droneSerial": serial})
+    restartable_redis.stop()
+    wait_until(lambda: _not_ready(gateway), timeout=20, message="gateway not ready")
+
+    restartable_redis.start()
+    ids = [i for _ in range(10) for i in writer.write(serial)]
+
+    wait_until(lambda: ids_of(client, serial) == ids, timeout=30, message="caught up")
+
+
+def test_clients_of_a_killed_gateway_resume_on_another_without_gap(
+    start_gateway, connect, process_writer, serial
+):
+    doomed, survivor = start_gateway(), start_gateway()
+    client = connect(doomed)
+    client.call("subscribe", {"droneSerial": serial})
+    first = [i for _ in range(20) for i in process_writer.write(serial)]
+    wait_until(lambda: ids_of(client, serial) == first)
+
+    doomed.kill()
+    missed = [i for _ in range(20) for i in process_writer.write(serial)]
+    resumed = connect(survivor)
+    answer = resumed.call("subscribe", {"droneSerial": serial, "since": ids_of(client, serial)[-1]})
+    later = [i for _ in range(5) for i in process_writer.write(serial)]
+
+    assert answer["recovered"] is True
+    wait_until(lambda: ids_of(resumed, serial) == missed + later, message="no gap, no duplicate")
+
+
+def test_graceful_shutdown_sends_clients_elsewhere_and_exits(start_gateway, connect):
+    gateway = start_gateway()
+    client = connect(gateway)
+
+    gateway.signal(signal.SIGTERM)
+
+    [notice] = client.wait_for(contract.SIO_RECONNECT)
+    assert notice["reason"]
+    wait_until(lambda: gateway.process.poll() is not None, timeout=25, message="gateway exit")
+    assert gateway.process.returncode == 0
+
+
+def _log(settings):
+    return EventLog(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
+
+
+def _not_ready(gateway) -> bool:
+    return requests.get(gateway.url + "/readyz", timeout=5).status_code == 503

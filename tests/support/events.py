@@ -1,0 +1,44 @@
+"""Putting events into the event log directly, the way the API's outbox does."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from shared import contract
+from shared.eventlog import EventLog, PendingEvent
+from shared.events import encode_body, utc_now_iso
+
+
+class DroneEventWriter:
+    """Appends ``drone.updated`` events with consecutive versions, one outbox per drone."""
+
+    def __init__(self, event_log: EventLog):
+        self.log = event_log
+        self._versions: dict[str, int] = {}
+        self._origins: dict[str, str] = {}
+
+    def write(self, serial: str, **changes) -> list[str]:
+        """One mutation of ``serial``: its version goes up by one. Returns the event ids."""
+        version = self._versions.get(serial, 0) + 1
+        self._versions[serial] = version
+        origin = self._origins.setdefault(serial, uuid.uuid4().hex)
+        full = {"deviceSerialNumber": serial, "version": version, **changes}
+        body = encode_body(
+            contract.DRONE_UPDATED,
+            {"changes": {}, "full": full},
+            timestamp=utc_now_iso(),
+            serial=serial,
+            version=version,
+        )
+        event = PendingEvent(body, contract.drone_channels(serial, contract.DRONE_UPDATED), serial)
+        return self.log.append(origin, version, [event], state=(serial, json.dumps(full)))
+
+    def broadcast(self, message: str) -> list[str]:
+        body = encode_body(
+            contract.SYSTEM_BROADCAST,
+            {"message": message, "level": "info"},
+            timestamp=utc_now_iso(),
+        )
+        event = PendingEvent(body, (contract.SYSTEM_BROADCAST_CHANNEL,))
+        return self.log.append(uuid.uuid4().hex, 1, [event])

@@ -1,0 +1,71 @@
+"""A python-socketio client that records everything the gateway sends it."""
+
+from __future__ import annotations
+
+import threading
+
+import socketio
+
+from shared import contract
+from tests.support.waiting import wait_until
+
+
+class RecordingClient:
+    """Connects to a gateway over WebSocket and keeps every received event in order."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        reconnection: bool = False,
+        headers: dict | None = None,
+    ):
+        self.url = url
+        self.token = token
+        self.headers = headers or {}
+        self.sio = socketio.Client(
+            reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1
+        )
+        self.received: list[tuple[str, object]] = []
+        self._lock = threading.Lock()
+        self.sio.on("*", self._record)
+
+    def _record(self, event, data=None):
+        with self._lock:
+            self.received.append((event, data))
+
+    def connect(self, wait: float = 10) -> RecordingClient:
+        self.sio.connect(
+            self.url,
+            socketio_path=contract.SOCKETIO_PATH,
+            transports=["websocket"],
+            auth={"token": self.token} if self.token is not None else None,
+            headers=self.headers,
+            wait_timeout=wait,
+        )
+        self.wait_for(contract.SIO_CONNECTED)
+        return self
+
+    def call(self, event: str, data=None, timeout: float = 10):
+        return self.sio.call(event, data, timeout=timeout)
+
+    def of(self, event: str) -> list:
+        with self._lock:
+            return [data for name, data in self.received if name == event]
+
+    def drone_events(self) -> list[dict]:
+        return self.of(contract.SIO_DRONE_EVENT)
+
+    def wait_for(self, event: str, count: int = 1, timeout: float = 10) -> list:
+        return wait_until(
+            lambda: len(self.of(event)) >= count and self.of(event),
+            timeout=timeout,
+            message=f"{count} x {event!r}",
+        )
+
+    def wait_drone_events(self, count: int, timeout: float = 15) -> list[dict]:
+        return self.wait_for(contract.SIO_DRONE_EVENT, count, timeout)
+
+    def close(self) -> None:
+        self.sio.disconnect()
