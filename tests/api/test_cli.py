@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_dev_tokens_writes_one_token_per_role(settings):
     result = _run(dev, "dev-tokens")
     assert result.returncode == 0, result.stderr
     path = result.stdout.strip()
-    tokens = json.loads(open(path).read())
+    tokens = json.loads(Path(path).read_text())
     verifier = TokenVerifier(dev)
     assert {role: verifier.verify(t).role for role, t in tokens.items()} == {
         r: r for r in ("admin", "operator", "detector", "viewer")
