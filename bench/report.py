@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 STRICT_P99_MS = 100.0
+SATURATED_P99_MS = 1000.0
 PEER = "node-peer"
 
 
@@ -87,6 +88,11 @@ def is_strict(row: dict) -> bool:
         and row["p99_ms"] is not None
         and row["p99_ms"] <= STRICT_P99_MS
     )
+
+
+def is_saturated(row: dict) -> bool:
+    """Past the knee: events lost or queued for seconds; higher steps only take longer."""
+    return row["fraction"] < 0.99 or row["p99_ms"] is None or row["p99_ms"] > SATURATED_P99_MS
 
 
 def strict_rate(rows: list[dict]) -> float:

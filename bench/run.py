@@ -258,7 +258,7 @@ class Bench:
                     f"cpu {row['cpu_percent']:5.0f}%",
                     flush=True,
                 )
-                if not report.is_strict(row):
+                if report.is_saturated(row):
                     break
             return config
         finally:
