@@ -43,6 +43,11 @@ class Publisher:
         """True while a recent publish failed: request threads then leave work to the relay."""
         return time.monotonic() < self._down_until
 
+    @property
+    def retry_delay(self) -> float:
+        """How long to wait before the next attempt after a failure (exponential, capped)."""
+        return self._backoff
+
     def publish_after_write(self, collection, doc: dict[str, Any]) -> None:
         """Fast path after a write: publish now unless Redis is known to be down."""
         if not self.redis_down:
@@ -143,7 +148,7 @@ class OutboxRelay:
             except Exception:  # noqa: BLE001 - the relay must outlive any one failure
                 log.exception("outbox relay pass failed")
                 ok = False
-            delay = self.poll_seconds if ok else max(self.publisher._backoff, self.poll_seconds)
+            delay = self.poll_seconds if ok else max(self.publisher.retry_delay, self.poll_seconds)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread, then publish what is still pending (graceful shutdown)."""
