@@ -83,12 +83,18 @@ class Bench:
         self.prefixes = 0
 
     # --- processes ------------------------------------------------------------------
-    def start(self, gateway: str, cores: str = "0") -> tuple[Gateway, str]:
-        """Start a gateway; returns it and the publisher target that feeds it."""
+    def start(
+        self, gateway: str, cores: str = "0", prefix: str | None = None
+    ) -> tuple[Gateway, str]:
+        """Start a gateway; returns it and the publisher target that feeds it.
+
+        Gateways given the same ``prefix`` are replicas reading the same event log.
+        """
         if gateway == report.PEER:
             return self.peer.start(self.redis.port, cores), "pubsub"
-        self.prefixes += 1
-        prefix = f"bench{self.prefixes}"
+        if prefix is None:
+            self.prefixes += 1
+            prefix = f"bench{self.prefixes}"
         return start_gateway(self.procs, gateway, self.redis.url, prefix, SECRET, cores), prefix
 
     def sender(self, target: str, run: int):
@@ -218,7 +224,7 @@ class Bench:
         target = None
         try:
             for i in range(gateways):
-                gw, target = self.start(gateway, cores=str(i % os.cpu_count()))
+                gw, target = self.start(gateway, cores=str(i % os.cpu_count()), prefix=target)
                 started.append(gw)
             time.sleep(0.5)
             rss0 = sum(rss_bytes(g.pid) for g in started)
