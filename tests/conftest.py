@@ -12,6 +12,7 @@ from shared.auth import ROLES, mint_token
 from shared.settings import Settings
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
+from tests.support.sio import RecordingClient
 
 TEST_SECRET = "test-secret-" + "k" * 40
 
@@ -143,3 +144,20 @@ def start_gateway(process_settings, tmp_path):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def connect(tokens):
+    """``connect(gateway, role="viewer", token=...)``: a connected RecordingClient."""
+    clients: list[RecordingClient] = []
+
+    def make(gateway, role: str = "viewer", token: str | None = None, **options):
+        client = RecordingClient(
+            gateway.url, token if token is not None else tokens[role], **options
+        )
+        clients.append(client)
+        return client.connect()
+
+    yield make
+    for client in clients:
+        client.close()

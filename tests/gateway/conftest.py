@@ -13,7 +13,6 @@ from tests.conftest import TEST_SECRET
 from tests.support.events import DroneEventWriter
 from tests.support.redis_server import free_port
 from tests.support.services import ServiceProcess
-from tests.support.sio import RecordingClient
 
 
 def _event_log(settings: Settings) -> EventLog:
@@ -70,20 +69,3 @@ def process_writer(process_settings) -> DroneEventWriter:
 def serial() -> str:
     """A drone serial no other test uses."""
     return f"D-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def connect(tokens):
-    """``connect(gateway, role="viewer", token=...)``: a connected RecordingClient."""
-    clients: list[RecordingClient] = []
-
-    def make(gateway, role: str = "viewer", token: str | None = None, **options):
-        client = RecordingClient(
-            gateway.url, token if token is not None else tokens[role], **options
-        )
-        clients.append(client)
-        return client.connect()
-
-    yield make
-    for client in clients:
-        client.close()

@@ -75,7 +75,12 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module], cwd=ROOT, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", self.module],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its own process group, so a crash takes the workers too
         )
         log.close()
         wait_until(self._healthy, timeout=timeout, message=f"{self.module} on {self.url}")
@@ -94,9 +99,9 @@ class ServiceProcess:
             self.process.send_signal(sig)
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up, as in a crash."""
-        self.signal(signal.SIGKILL)
-        if self.process:
+        """SIGKILL to the whole process group (server and workers): a crash, no clean-up."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self, timeout: float = 30) -> int | None:
@@ -108,6 +113,6 @@ class ServiceProcess:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         return self.process.returncode
