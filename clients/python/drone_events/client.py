@@ -13,6 +13,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -64,7 +65,9 @@ class _InOrderEngineIOClient(engineio.Client):
     """
 
     def _trigger_event(self, event, *args, **kwargs):
-        if event == "message":
+        # Except a Socket.IO DISCONNECT packet ("1..."): its handling joins the reading
+        # thread, which cannot happen on that thread.
+        if event == "message" and not (isinstance(args[0], str) and args[0].startswith("1")):
             kwargs["run_async"] = False
         return super()._trigger_event(event, *args, **kwargs)
 
@@ -127,6 +130,8 @@ class DroneEventsClient:
         self._dispatcher: threading.Thread | None = None
         self._rejoin: threading.Thread | None = None
         self._closing = False
+        self._stopped = threading.Event()
+        self._connecting = False
         self.client_id: str | None = None
         self.expires_at: float | None = None
         self.subscriptions: list[str] = []
@@ -209,11 +214,17 @@ class DroneEventsClient:
         subscription.
         """
         self._closing = False
+        self._stopped.clear()
         self._start_dispatcher()
         self._ready.clear()
         self.last_error = None
-        self._open(retry=False)
-        if not self._ready.wait(self.connect_timeout):
+        self._connecting = True
+        try:
+            self._open(retry=False)
+            ready = self._ready.wait(self.connect_timeout)
+        finally:
+            self._connecting = False
+        if not ready:
             self.disconnect()
             raise SubscriptionError(
                 f"no subscription within {self.connect_timeout}s: {self.last_error or 'no answer'}"
@@ -239,6 +250,10 @@ class DroneEventsClient:
     def disconnect(self) -> None:
         """Disconnect, stop reconnecting, and stop the dispatcher after queued callbacks."""
         self._closing = True
+        self._stopped.set()
+        rejoin = self._rejoin
+        if rejoin is not None and rejoin is not threading.current_thread():
+            rejoin.join(10)
         self._sio.shutdown()
         dispatcher = self._dispatcher
         if dispatcher is not None:
@@ -397,23 +412,39 @@ class DroneEventsClient:
         log.warning("connection to %s refused: %s", self.url, message)
 
     def _on_disconnect(self, reason=None) -> None:
-        self._ready.clear()
         log.info("disconnected from %s (%s)", self.url, reason)
-        # A server-side disconnect (token expired) is not retried by python-socketio;
-        # with a token function a new connection gets a new token.
-        server_side = reason == self._sio.reason.SERVER_DISCONNECT
-        if server_side and self.reconnect and callable(self._token) and not self._closing:
-            self._rejoin = threading.Thread(target=self._rejoin_later, daemon=True)
-            self._rejoin.start()
+        if self._connecting:  # connect() is waiting for a subscription that will not come
+            self.last_error = f"disconnected by the gateway ({reason})"
+            self._ready.set()
+            return
+        self._ready.clear()
+        # python-socketio retries a lost transport by itself, but not a disconnect the
+        # server asked for: a gateway shutting down (it closes the transport so that
+        # clients move to another replica) or an expired token.
+        if reason != self._sio.reason.SERVER_DISCONNECT or not self.reconnect or self._closing:
+            return
+        if not callable(self._token) and self.expires_at and time.time() >= self.expires_at - 1:
+            self.last_error = "token expired; give the client a token function to renew it"
+            log.error("%s: not reconnecting", self.last_error)
+            return
+        self._rejoin = threading.Thread(target=self._rejoin_loop, daemon=True)
+        self._rejoin.start()
 
-    def _rejoin_later(self) -> None:
-        while self._sio.eio.state == "connected" and not self._closing:
-            self._sio.sleep(0.05)
-        if not self._closing:
-            try:
-                self._open(retry=True)
-            except socketio.exceptions.ConnectionError as exc:
-                log.error("could not reconnect to %s: %s", self.url, exc)
+    def _rejoin_loop(self) -> None:
+        delay = self._sio.reconnection_delay
+        while not self._closing:
+            # python-socketio finishes tearing down the old connection on another thread.
+            if self._sio.eio.state == "disconnected":
+                try:
+                    self._open(retry=False)
+                    return
+                except (socketio.exceptions.ConnectionError, ValueError) as exc:
+                    log.info(
+                        "reconnecting to %s failed (%s), retrying in %.1fs", self.url, exc, delay
+                    )
+            if self._stopped.wait(delay):
+                return
+            delay = min(delay * 2, self._sio.reconnection_delay_max)
 
     def _on_refreshed(self, reply=None) -> None:
         self._refresh_reply = reply if isinstance(reply, dict) else {"ok": False}

@@ -265,17 +265,17 @@
     s.disconnect();
   }
 
-  async function loadDevToken() {
+  async function loadDevToken({ onlyIfEmpty = false } = {}) {
     const base = ui.url.value.trim() || window.location.origin;
     try {
       const response = await fetch(new URL("/dev/tokens", base), { cache: "no-store" });
       if (!response.ok) {
-        info(`no development tokens here (HTTP ${response.status}); paste a token`);
+        if (!onlyIfEmpty) info(`no development tokens here (HTTP ${response.status}); paste a token`);
         return false;
       }
       const tokens = await response.json();
       const token = tokens[ui.role.value];
-      if (typeof token !== "string") return false;
+      if (typeof token !== "string" || (onlyIfEmpty && ui.token.value)) return false;
       ui.token.value = token;
       return true;
     } catch (err) {
@@ -295,8 +295,8 @@
   ui.subscribeAll.addEventListener("click", () => subscribeNow(true));
   ui.subscribeOne.addEventListener("click", () => subscribeNow(false));
   ui.unsubscribe.addEventListener("click", unsubscribeNow);
-  ui.loadToken.addEventListener("click", loadDevToken);
-  ui.role.addEventListener("change", loadDevToken);
+  ui.loadToken.addEventListener("click", () => loadDevToken());
+  ui.role.addEventListener("change", () => loadDevToken());
   ui.showToken.addEventListener("click", () => {
     const hidden = ui.token.type === "password";
     ui.token.type = hidden ? "text" : "password";
@@ -310,5 +310,6 @@
     renderCounters();
   });
   setState("disconnected");
-  if (!ui.token.value) loadDevToken();
+  // Development stacks serve tokens; prefill one unless the user typed one meanwhile.
+  loadDevToken({ onlyIfEmpty: true });
 })();

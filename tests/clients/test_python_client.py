@@ -1,0 +1,166 @@
+"""The Python client (drone_events) against the real API and gateway processes."""
+
+from __future__ import annotations
+
+import pytest
+import socketio
+from drone_events import DroneEventsClient, RefreshError, protocol
+
+from shared import contract
+from shared.auth import mint_token
+from shared.eventlog import EventLog
+from tests.clients.conftest import recorded
+from tests.conftest import TEST_SECRET
+
+
+def test_client_protocol_names_are_the_contracts():
+    names = [name for name in vars(protocol) if name.isupper()]
+    assert names
+    assert {n: getattr(protocol, n) for n in names} == {n: getattr(contract, n) for n in names}
+
+
+def test_typed_callbacks_follow_stream_ai_and_class_changes(stack, make_client):
+    client = make_client(stack.gateway.url, serials=["DET1"])
+    record = recorded(client)
+    client.connect()
+    stack.register("DET1")
+    stack.set_stream("DET1", True)
+    stack.call("PUT", "/drones/DET1/ai-detection", {"enabled": True})
+    stack.call("PUT", "/drones/DET1/detection-classes", {"detectionClasses": ["person", "car"]})
+    stack.call("PUT", "/drones/DET1/detection-classes", {"detectionClasses": ["car", "truck"]})
+
+    classes = record.wait_for("detection_classes", 2)
+    assert [(c[0], c[1], c[2], c[3]) for c in classes] == [
+        ("DET1", ["person", "car"], ["person", "car"], []),
+        ("DET1", ["car", "truck"], ["truck"], ["person"]),
+    ]
+    assert [(serial, on) for serial, on, _ in record.of("stream_status")] == [("DET1", True)]
+    assert [(serial, on) for serial, on, _ in record.of("ai_detection")] == [("DET1", True)]
+    assert [(serial, drone["deviceName"]) for serial, drone, _ in record.of("created")] == [
+        ("DET1", "Drone DET1")
+    ]
+
+
+def test_config_updates_carry_changes_and_the_full_drone(stack, make_client):
+    client = make_client(stack.gateway.url, serials="DET2")
+    record = recorded(client)
+    client.connect()
+    stack.register("DET2")
+    stack.call("PATCH", "/drones/DET2", {"deviceName": "Renamed", "streamIsOn": True})
+
+    [(serial, changes, full, event)] = record.wait_for("config_updated", 1)
+    assert serial == "DET2"
+    assert changes == {
+        "deviceName": {"old": "Drone DET2", "new": "Renamed"},
+        "streamIsOn": {"old": False, "new": True},
+    }
+    assert (full["deviceName"], full["version"], event.version) == ("Renamed", 2, 2)
+    record.wait_for("stream_status", 1)
+    # drone.updated comes first, then the specific event of the same mutation.
+    events = [e.event for (e,) in record.of("event")]
+    assert events == [contract.DRONE_CREATED, contract.DRONE_UPDATED, contract.DRONE_STREAM_STATUS]
+
+
+def test_events_of_other_drones_are_not_delivered(stack, make_client):
+    client = make_client(stack.gateway.url, serials=["MINE"])
+    record = recorded(client)
+    client.connect()
+    stack.register("OTHER")
+    stack.register("MINE")
+    stack.set_stream("OTHER", True)
+    stack.set_stream("MINE", True)  # the last change: once it is here, OTHER's would be too
+
+    record.wait_for("stream_status", 1)
+    assert {e.drone_serial for (e,) in record.of("event")} == {"MINE"}
+
+
+def test_incidents_and_broadcasts_reach_their_callbacks(stack, make_client):
+    client = make_client(stack.gateway.url, serials=["INC1"])
+    record = recorded(client)
+    client.connect()
+    stack.register("INC1")
+    stack.call("POST", "/drones/INC1/incidents", {"type": "person", "confidence": 0.9}, expect=201)
+    stack.call("POST", "/system/broadcast", {"message": "maintenance", "level": "warning"}, 202)
+
+    [(message, level, _)] = record.wait_for("broadcast", 1)
+    assert (message, level) == ("maintenance", "warning")
+    [(serial, incident, _)] = record.wait_for("incident", 1)
+    assert (serial, incident["type"], incident["confidence"]) == ("INC1", "person", 0.9)
+
+
+def test_a_bad_token_is_refused(stack):
+    client = DroneEventsClient(stack.gateway.url, "not-a-jwt", all_drones=True, reconnect=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect()
+    client.disconnect()
+
+
+def test_resumes_after_a_gateway_restart_without_gap_or_duplicate(
+    stack, make_client, redis_client, process_settings
+):
+    client = make_client(stack.gateway.url, serials=["RES1"])
+    record = recorded(client)
+    client.connect()
+    stack.register("RES1")
+    record.wait_for("created", 1)
+
+    stack.gateway.stop()
+    for on in (True, False, True):  # missed while the gateway is down
+        stack.set_stream("RES1", on)
+    stack.gateway.start()
+    stack.call("PATCH", "/drones/RES1", {"deviceName": "after restart"})
+
+    record.wait_for("config_updated", 4)
+    log = EventLog(redis_client, process_settings.key_prefix)
+    expected = [e.id for e in log.range_after("0-0", 1000) if e.serial == "RES1"]
+    assert [e.id for (e,) in record.of("event")] == expected
+    assert len(expected) == 8  # created, 3 x (updated + stream), updated
+
+
+def test_on_resync_when_the_missed_events_are_gone(
+    stack, make_client, redis_client, process_settings
+):
+    client = make_client(stack.gateway.url, serials=["SYNC1"])
+    record = recorded(client)
+    client.connect()
+    stack.register("SYNC1")
+    record.wait_for("created", 1)
+
+    stack.gateway.stop()
+    stack.set_stream("SYNC1", True)
+    log = EventLog(redis_client, process_settings.key_prefix)
+    redis_client.xtrim(log.stream_key, maxlen=0, approximate=False)  # the history expired
+    stack.gateway.start()
+
+    [(drones,)] = record.wait_for("resync", 1)
+    assert [(d["deviceSerialNumber"], d["streamIsOn"], d["version"]) for d in drones] == [
+        ("SYNC1", True, 2)
+    ]
+    stack.set_stream("SYNC1", False)  # and live events follow the resync
+    assert [on for _, on, _ in record.wait_for("stream_status", 1)] == [False]
+
+
+def test_snapshot_on_first_connect(stack, make_client):
+    stack.register("SNAP1", streamIsOn=True)
+    client = make_client(stack.gateway.url, serials=["SNAP1"], snapshot=True)
+    record = recorded(client)
+    client.connect()
+    [(drones,)] = record.wait_for("resync", 1)
+    assert [(d["deviceSerialNumber"], d["streamIsOn"]) for d in drones] == [("SNAP1", True)]
+
+
+def test_refresh_token_extends_the_session(stack, make_client):
+    client = make_client(stack.gateway.url, all_drones=True)
+    client.connect()
+    before = client.expires_at
+    newer = mint_token(TEST_SECRET, "detector", "test-detector", ttl_seconds=7200)
+    reply = client.refresh_token(newer)
+    assert reply["ok"] is True
+    assert client.expires_at == reply["expiresAt"] > before
+
+
+def test_refresh_with_another_subjects_token_is_refused(stack, make_client):
+    client = make_client(stack.gateway.url, all_drones=True)
+    client.connect()
+    with pytest.raises(RefreshError, match="another subject"):
+        client.refresh_token(mint_token(TEST_SECRET, "detector", "someone-else"))

@@ -1,0 +1,195 @@
+"""The Python client against a scripted Socket.IO server (python-socketio, real sockets).
+
+The server here plays the gateway's protocol step by step, so the tests can send what a
+healthy gateway rarely does: duplicates, a burst of hundreds of events, a resume that the
+history cannot serve.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import socketio
+from drone_events import DroneEventsClient, SubscriptionError
+from werkzeug.serving import make_server
+
+from tests.clients.conftest import recorded
+from tests.support.waiting import wait_until
+
+GOOD_TOKEN = "good-token"
+
+
+def envelope(n: int, serial: str = "D1", event: str = "drone.updated") -> dict:
+    return {
+        "id": f"1764252000000-{n}",
+        "event": event,
+        "droneSerial": serial,
+        "version": n,
+        "timestamp": "2026-11-27T14:00:00.000Z",
+        "data": {"changes": {}, "full": {"deviceSerialNumber": serial, "version": n}},
+    }
+
+
+class ScriptedGateway:
+    """Accepts GOOD_TOKEN, records subscribe payloads, answers with ``self.answer(payload)``."""
+
+    def __init__(self):
+        self.sio = socketio.Server(async_mode="threading")
+        self.requests: list[dict] = []
+        self.sids: list[str] = []
+        self.answer = lambda payload: {"ok": True, "subscriptions": ["D1"], "position": "0-0"}
+        self.sio.on("connect", self._connect)
+        self.sio.on("subscribe", self._subscribe)
+        app = socketio.WSGIApp(self.sio, socketio_path="ws/events")
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _connect(self, sid, environ, auth):
+        if not isinstance(auth, dict) or auth.get("token") != GOOD_TOKEN:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized: bad token")
+        self.sids.append(sid)
+        self.sio.start_background_task(self._greet, sid)
+
+    def _greet(self, sid):
+        # Like the gateway: "connected" once the connection is confirmed to the client.
+        wait_until(lambda: self.sio.manager.is_connected(sid, "/"), message="connection")
+        self.sio.emit("connected", {"clientId": sid, "expiresAt": 2_000_000_000}, to=sid)
+
+    def _subscribe(self, sid, payload):
+        self.requests.append(payload)
+        return self.answer(payload)
+
+    def send(self, envelope: dict) -> None:
+        self.sio.emit("drone:event", envelope, to=self.sids[-1])
+
+    def close_transport(self) -> None:
+        """Drop the connection the way a gateway going away does (the client reconnects)."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(self.sids[-1], "/")
+        self.sio.eio.disconnect(eio_sid)
+
+
+@pytest.fixture
+def gateway():
+    scripted = ScriptedGateway()
+    scripted.thread.start()
+    yield scripted
+    scripted.server.shutdown()
+
+
+@pytest.fixture
+def client(gateway):
+    made = DroneEventsClient(gateway.url, GOOD_TOKEN, serials=["D1"], reconnection_delay=0.1)
+    yield made
+    made.disconnect()
+
+
+def test_connect_subscribes_to_the_given_serials(gateway, client):
+    client.connect()
+    assert gateway.requests == [{"droneSerials": ["D1"], "snapshot": False}]
+    assert client.subscriptions == ["D1"]
+
+
+def test_a_bad_token_is_refused(gateway):
+    refused = DroneEventsClient(gateway.url, "wrong", serials=["D1"], reconnect=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        refused.connect()
+    refused.disconnect()
+
+
+def test_a_refused_subscription_raises(gateway, client):
+    gateway.answer = lambda payload: {"ok": False, "error": "forbidden: nope"}
+    with pytest.raises(SubscriptionError, match="forbidden: nope"):
+        client.connect()
+
+
+def test_a_burst_reaches_the_handlers_in_order(gateway, client):
+    record = recorded(client)
+    client.connect()
+    for n in range(1, 301):
+        gateway.send(envelope(n))
+    calls = record.wait_for("event", 300)
+    assert [event.version for (event,) in calls] == list(range(1, 301))
+
+
+def test_duplicates_and_older_ids_are_dropped(gateway, client):
+    record = recorded(client)
+    client.connect()
+    for n in (1, 2, 2, 1, 3, 3):
+        gateway.send(envelope(n))
+    gateway.send(envelope(4))
+    calls = record.wait_for("event", 4)
+    assert [event.id for (event,) in calls] == [envelope(n)["id"] for n in (1, 2, 3, 4)]
+    assert client.duplicates_dropped == 3
+
+
+def test_reconnection_resumes_after_the_last_event(gateway, client):
+    record = recorded(client)
+    client.connect()
+    gateway.send(envelope(1))
+    gateway.send(envelope(2))
+    record.wait_for("event", 2)
+    gateway.close_transport()
+    wait_until(lambda: len(gateway.requests) == 2, message="a second subscribe")
+    assert gateway.requests[1] == {"droneSerials": ["D1"], "since": envelope(2)["id"]}
+
+
+def test_resume_from_a_fresh_subscription_starts_at_its_position(gateway, client):
+    gateway.answer = lambda payload: {"ok": True, "subscriptions": ["D1"], "position": "77-3"}
+    client.connect()
+    gateway.close_transport()
+    wait_until(lambda: len(gateway.requests) == 2, message="a second subscribe")
+    assert gateway.requests[1]["since"] == "77-3"
+
+
+def test_an_unrecoverable_resume_reloads_a_snapshot(gateway, client):
+    record = recorded(client)
+    client.connect()
+    gateway.send(envelope(1))
+    record.wait_for("event", 1)
+    drone = {"deviceSerialNumber": "D1", "version": 9}
+
+    def answer(payload):
+        if "since" in payload:
+            return {
+                "ok": True,
+                "subscriptions": ["D1"],
+                "recovered": False,
+                "position": "1764252000009-0",
+            }
+        return {
+            "ok": True,
+            "subscriptions": ["D1"],
+            "snapshot": [drone],
+            "position": "1764252000009-0",
+        }
+
+    gateway.answer = answer
+    gateway.close_transport()
+    assert record.wait_for("resync", 1) == [([drone],)]
+    assert gateway.requests[-1] == {"droneSerials": ["D1"], "snapshot": True}
+    assert client.last_event_id == "1764252000009-0"
+
+
+def test_a_snapshot_on_first_connect_is_handed_to_on_resync(gateway):
+    drone = {"deviceSerialNumber": "D1", "version": 2}
+    gateway.answer = lambda payload: {"ok": True, "subscriptions": ["D1"], "snapshot": [drone]}
+    client = DroneEventsClient(gateway.url, GOOD_TOKEN, serials="D1", snapshot=True)
+    record = recorded(client)
+    with client:
+        assert record.wait_for("resync", 1) == [([drone],)]
+    assert gateway.requests == [{"droneSerials": ["D1"], "snapshot": True}]
+
+
+def test_a_failing_handler_does_not_stop_delivery(gateway, client):
+    record = recorded(client)
+
+    @client.on_event
+    def explode(event):
+        raise RuntimeError("detector bug")
+
+    client.connect()
+    gateway.send(envelope(1))
+    gateway.send(envelope(2))
+    assert len(record.wait_for("event", 2)) == 2
