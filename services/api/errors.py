@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from shared.auth import AuthError, Forbidden
@@ -31,6 +32,18 @@ _CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict()
+
+
+class ErrorSchema(Schema):
+    """The error shape as the OpenAPI document describes it (flask-smorest's own differs)."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
 
 
 class ApiError(Exception):

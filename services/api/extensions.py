@@ -14,6 +14,7 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_smorest import Api
 
+from services.api.errors import ErrorSchema
 from services.api.metrics import Metrics
 
 
@@ -28,6 +29,12 @@ def subject_or_ip() -> str:
     return f"sub:{principal.subject}" if principal else f"ip:{client_ip()}"
 
 
+class DocumentedApi(Api):
+    """flask-smorest's Api, documenting errors in the shape :mod:`services.api.errors` sends."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
 @dataclasses.dataclass(frozen=True)
 class Extensions:
     api: Api
@@ -39,7 +46,7 @@ class Extensions:
 def create_extensions() -> Extensions:
     """Unbound extensions for one app."""
     return Extensions(
-        api=Api(),
+        api=DocumentedApi(),
         limiter=Limiter(key_func=client_ip),
         cors=CORS(),
         metrics=Metrics(),
