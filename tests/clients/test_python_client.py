@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import socketio
 from drone_events import DroneEventsClient, RefreshError, protocol
@@ -9,8 +13,9 @@ from drone_events import DroneEventsClient, RefreshError, protocol
 from shared import contract
 from shared.auth import mint_token
 from shared.eventlog import EventLog
-from tests.clients.conftest import recorded
+from tests.clients.conftest import ROOT, recorded
 from tests.conftest import TEST_SECRET
+from tests.support.waiting import wait_until
 
 
 def test_client_protocol_names_are_the_contracts():
@@ -164,3 +169,31 @@ def test_refresh_with_another_subjects_token_is_refused(stack, make_client):
     client.connect()
     with pytest.raises(RefreshError, match="another subject"):
         client.refresh_token(mint_token(TEST_SECRET, "detector", "someone-else"))
+
+
+def test_example_detector_follows_its_drone(stack, tokens, tmp_path):
+    stack.register("EXD1", streamIsOn=True)
+    output = tmp_path / "detector.out"
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "GATEWAY_URL": stack.gateway.url,
+        "TOKEN": tokens["detector"],
+        "DRONE_SERIALS": "EXD1",
+    }
+    with output.open("w") as out:
+        detector = subprocess.Popen(
+            [sys.executable, str(ROOT / "clients" / "python" / "example_detector.py")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: "start reading the stream" in output.read_text(), timeout=20)
+        stack.call("PUT", "/drones/EXD1/ai-detection", {"enabled": True})
+        stack.call("PUT", "/drones/EXD1/detection-classes", {"detectionClasses": ["person"]})
+        wait_until(lambda: "YOLO classes now person" in output.read_text(), timeout=20)
+    finally:
+        detector.terminate()
+        assert detector.wait(15) == 0
+    assert "[EXD1] AI detection on" in output.read_text()

@@ -67,7 +67,9 @@ class ScriptedGateway:
     def close_transport(self) -> None:
         """Drop the connection the way a gateway going away does (the client reconnects)."""
         eio_sid = self.sio.manager.eio_sid_from_sid(self.sids[-1], "/")
-        self.sio.eio.disconnect(eio_sid)
+        # On its own thread: engineio's close waits for its send queue to drain, which
+        # never happens when the client drops the socket first.
+        threading.Thread(target=self.sio.eio.disconnect, args=(eio_sid,), daemon=True).start()
 
 
 @pytest.fixture

@@ -1,0 +1,104 @@
+"""Example detector process: follows its drones' settings live and says what it would do.
+
+    GATEWAY_URL=http://localhost:5001 TOKEN=<detector JWT> DRONE_SERIALS=DRONE123 \\
+        python clients/python/example_detector.py
+
+A real detector would start/stop reading the video stream, switch its AI model on and
+off and reload the YOLO classes where this prints. Stop it with Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from drone_events import DroneEventsClient
+
+
+class Detector:
+    """The state of one drone's detector pipeline; the print calls stand in for the work."""
+
+    def __init__(self, serial: str):
+        self.serial = serial
+        self.streaming = False
+        self.ai_enabled = False
+        self.classes: list[str] = []
+
+    def load(self, drone: dict) -> None:
+        """Take over the whole state (first start, or after the gateway lost history)."""
+        self.set_stream(drone.get("streamIsOn", False), drone.get("streamUrl"))
+        self.set_ai(drone.get("aiDetectionEnabled", False))
+        self.set_classes(drone.get("detectionClasses", []))
+
+    def set_stream(self, on: bool, url: str | None = None) -> None:
+        if on != self.streaming:
+            print(f"[{self.serial}] {'start' if on else 'stop'} reading the stream {url or ''}")
+            self.streaming = on
+
+    def set_ai(self, enabled: bool) -> None:
+        if enabled != self.ai_enabled:
+            print(f"[{self.serial}] AI detection {'on' if enabled else 'off'}")
+            self.ai_enabled = enabled
+
+    def set_classes(self, classes: list[str]) -> None:
+        if classes != self.classes:
+            print(f"[{self.serial}] YOLO classes now {', '.join(classes) or '(none)'}")
+            self.classes = list(classes)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    url = os.environ.get("GATEWAY_URL", "http://localhost:5001")
+    token = os.environ.get("TOKEN")
+    serials = [s.strip() for s in os.environ.get("DRONE_SERIALS", "").split(",") if s.strip()]
+    if not token or not serials:
+        print("set TOKEN (a detector JWT) and DRONE_SERIALS (comma-separated)", file=sys.stderr)
+        return 2
+
+    detectors = {serial: Detector(serial) for serial in serials}
+    # snapshot=True: start from each drone's current settings, then follow the changes.
+    client = DroneEventsClient(url, token, serials=serials, snapshot=True)
+
+    @client.on_resync
+    def load_state(drones):
+        for drone in drones:
+            detectors[drone["deviceSerialNumber"]].load(drone)
+
+    @client.on_stream_status
+    def stream(serial, stream_is_on, event):
+        detectors[serial].set_stream(stream_is_on, (event.full or {}).get("streamUrl"))
+
+    @client.on_ai_detection
+    def ai(serial, enabled, event):
+        detectors[serial].set_ai(enabled)
+
+    @client.on_detection_classes
+    def classes(serial, classes, added, removed, event):
+        detectors[serial].set_classes(classes)
+
+    @client.on_created
+    def created(serial, drone, event):
+        detectors[serial].load(drone)
+
+    @client.on_deleted
+    def deleted(serial, drone, event):
+        print(f"[{serial}] drone deleted: stop everything")
+        detectors[serial].load({})
+
+    @client.on_broadcast
+    def broadcast(message, level, event):
+        print(f"[system/{level}] {message}")
+
+    signal.signal(signal.SIGTERM, lambda *_: client.disconnect())
+    with client:
+        print(f"following {', '.join(serials)} on {url}")
+        with contextlib.suppress(KeyboardInterrupt):
+            client.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
