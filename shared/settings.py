@@ -128,6 +128,7 @@ class Settings:
     gateway_ws_compression: bool = False
     gateway_ping_interval: int = 25
     gateway_ping_timeout: int = 20
+    gateway_max_connections: int = 20_000
 
     # Security
     jwt_secret: str | None = None
@@ -181,6 +182,7 @@ class Settings:
             gateway_ws_compression=_bool(env, "GATEWAY_WS_COMPRESSION", False),
             gateway_ping_interval=_int(env, "GATEWAY_PING_INTERVAL", 25, minimum=1),
             gateway_ping_timeout=_int(env, "GATEWAY_PING_TIMEOUT", 20, minimum=1),
+            gateway_max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 20_000, minimum=1),
             jwt_secret=_secret(env, "JWT_SECRET"),
             jwt_public_key=_secret(env, "JWT_PUBLIC_KEY"),
             jwt_jwks_file=Path(jwks) if jwks else None,

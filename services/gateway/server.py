@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 def serve(settings) -> None:
     """Run until SIGTERM/SIGINT."""
     configure_logging("gateway", settings.log_level)
+    _raise_open_files_limit(settings.gateway_max_connections)
     app = create_app(settings)
     gateway = app.extensions["gateway"]
     address = (settings.gateway_host, settings.gateway_port)
@@ -46,7 +48,14 @@ def _serve_eventlet(app, gateway, address, settings) -> None:
     stopping = Event()
     _on_signals(lambda: stopping.ready() or stopping.send())
     server = eventlet.spawn(
-        wsgi.server, listener, app, log_output=False, keepalive=True, socket_timeout=None
+        wsgi.server,
+        listener,
+        app,
+        log_output=False,
+        keepalive=True,
+        socket_timeout=None,
+        # One WebSocket holds one request for its lifetime; eventlet's default cap is 1,024.
+        max_size=settings.gateway_max_connections,
     )
     gateway.start()
     stopping.wait()
@@ -60,7 +69,13 @@ def _serve_gevent(app, gateway, address, settings) -> None:
     from gevent.pywsgi import WSGIServer
     from geventwebsocket.handler import WebSocketHandler
 
-    server = WSGIServer(address, app, handler_class=WebSocketHandler, log=None)
+    server = WSGIServer(
+        address,
+        app,
+        handler_class=WebSocketHandler,
+        log=None,
+        spawn=settings.gateway_max_connections,  # a pool of that many connection greenlets
+    )
     stopping = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, stopping.set)
@@ -69,6 +84,24 @@ def _serve_gevent(app, gateway, address, settings) -> None:
     stopping.wait()
     _stop(gateway, server.close)
     server.stop(timeout=1)
+
+
+def _raise_open_files_limit(connections: int) -> None:
+    """Raise the soft open-files limit to the hard one: each connection is a descriptor.
+
+    Many systems start processes with a soft limit of 1,024, far below what one gateway
+    serves; the hard limit is what the operator (ulimit, container runtime) allows.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < connections + 100:
+        log.warning(
+            "open-files limit %d is below GATEWAY_MAX_CONNECTIONS=%d: raise the hard limit",
+            soft,
+            connections,
+        )
 
 
 def _on_signals(callback) -> None:
@@ -94,7 +127,9 @@ def _serve_gunicorn(app, gateway, address, settings) -> None:
             self.cfg.set("bind", f"{address[0]}:{address[1]}")
             self.cfg.set("workers", 1)  # Socket.IO state lives in the process
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 1000)
+            # gthread holds one thread per WebSocket for its lifetime.
+            self.cfg.set("threads", settings.gateway_max_connections)
+            self.cfg.set("worker_connections", settings.gateway_max_connections)
             self.cfg.set("timeout", 0)
             self.cfg.set("graceful_timeout", settings.shutdown_grace_seconds)
             self.cfg.set("accesslog", None)
