@@ -42,7 +42,7 @@ class _NoCompression:
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks."""
-    from services.gateway import fastjson, http, sockets
+    from services.gateway import fastjson, http, sockets, transport
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     if not settings.gateway_ws_compression:
         app.wsgi_app = _NoCompression(app.wsgi_app)
+    transport.install(socketio.server, settings.gateway_async_mode, settings.gateway_ws_compression)
     gateway = Gateway(settings, socketio)
     app.extensions["gateway"] = gateway
     sockets.register(socketio, gateway)
