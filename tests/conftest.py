@@ -102,23 +102,25 @@ def process_settings(settings) -> Settings:
     return settings.replace(mongodb_uri=None)
 
 
-@pytest.fixture
-def start_api(process_settings, tmp_path):
-    """Start ``python -m services.api`` processes; all are stopped after the test."""
+def _service_starter(module: str, port_setting: str, default_settings: Settings, tmp_path):
+    """A ``start(settings=None, port=None)`` function and the list of what it started."""
     started: list[ServiceProcess] = []
 
     def start(settings: Settings | None = None, port: int | None = None) -> ServiceProcess:
-        settings = settings or process_settings
         port = port or free_port()
-        proc = ServiceProcess(
-            "services.api",
-            settings.replace(api_port=port),
-            port,
-            tmp_path / f"api-{port}.log",
-        ).start()
+        settings = (settings or default_settings).replace(**{port_setting: port})
+        name = module.rsplit(".", 1)[-1]
+        proc = ServiceProcess(module, settings, port, tmp_path / f"{name}-{port}.log").start()
         started.append(proc)
         return proc
 
+    return start, started
+
+
+@pytest.fixture
+def start_api(process_settings, tmp_path):
+    """Start ``python -m services.api`` processes; all are stopped after the test."""
+    start, started = _service_starter("services.api", "api_port", process_settings, tmp_path)
     yield start
     for proc in started:
         proc.stop()
@@ -127,20 +129,9 @@ def start_api(process_settings, tmp_path):
 @pytest.fixture
 def start_gateway(process_settings, tmp_path):
     """Start ``python -m services.gateway`` processes; all are stopped after the test."""
-    started: list[ServiceProcess] = []
-
-    def start(settings: Settings | None = None, port: int | None = None) -> ServiceProcess:
-        settings = settings or process_settings
-        port = port or free_port()
-        proc = ServiceProcess(
-            "services.gateway",
-            settings.replace(gateway_port=port),
-            port,
-            tmp_path / f"gateway-{port}.log",
-        ).start()
-        started.append(proc)
-        return proc
-
+    start, started = _service_starter(
+        "services.gateway", "gateway_port", process_settings, tmp_path
+    )
     yield start
     for proc in started:
         proc.stop()

@@ -6,6 +6,7 @@ the guarantee is zero of each.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -53,10 +54,16 @@ def all_arrived(client, expected) -> bool:
 
 def settle(client, expected, timeout: float = 60) -> None:
     """Wait for every expected event; on time-out the tally assertion tells what is missing."""
-    try:
+    with contextlib.suppress(AssertionError):
         wait_until(lambda: all_arrived(client, expected), timeout=timeout, message="every event")
-    except AssertionError:
-        pass
+
+
+def fleet_watched(rest, client):
+    """Subscribe ``client`` to all, then register the drones: it sees every event."""
+    client.call("subscribe", {"all": True})
+    for serial in SERIALS:
+        rest.register(serial)
+    return rest, client
 
 
 class Burst(threading.Thread):
@@ -88,11 +95,7 @@ def test_api_killed_mid_burst_loses_no_event(
     start_api, start_gateway, rest_for, connect, process_settings, free_api_port
 ):
     api, gateway = start_api(port=free_api_port), start_gateway()
-    rest = rest_for(api)
-    client = connect(gateway)
-    client.call("subscribe", {"all": True})
-    for serial in SERIALS:
-        rest.register(serial)
+    rest, client = fleet_watched(rest_for(api), connect(gateway))
     burst = Burst(rest, SERIALS, 1000)
     burst.start()
     wait_until(lambda: len(burst.statuses) >= 200, timeout=60, message="burst under way")
@@ -111,11 +114,7 @@ def test_redis_down_for_ten_seconds_loses_no_event(
 ):
     settings = process_settings.replace(redis_url=restartable_redis.url)
     api, gateway = start_api(settings), start_gateway(settings)
-    rest = rest_for(api)
-    client = connect(gateway)
-    client.call("subscribe", {"all": True})
-    for serial in SERIALS:
-        rest.register(serial)
+    rest, client = fleet_watched(rest_for(api), connect(gateway))
     burst = Burst(rest, SERIALS, 100_000)
     burst.start()
     wait_until(lambda: len(burst.statuses) >= 50, timeout=30)
@@ -140,11 +139,7 @@ def test_client_offline_for_thirty_seconds_recovers_every_event(
     start_api, start_gateway, rest_for, connect
 ):
     api, gateway = start_api(), start_gateway()
-    rest = rest_for(api)
-    client = connect(gateway)
-    client.call("subscribe", {"all": True})
-    for serial in SERIALS:
-        rest.register(serial)
+    rest, client = fleet_watched(rest_for(api), connect(gateway))
     client.wait_drone_events(len(SERIALS))
     last_seen = client.drone_events()[-1]["id"]
     client.close()

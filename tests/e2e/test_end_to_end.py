@@ -1,4 +1,4 @@
-"""REST calls against the real API reach Socket.IO clients of the real gateway, as the contract says."""
+"""REST calls on the real API reach Socket.IO clients of the real gateway, as in the contract."""
 
 from shared import contract
 

@@ -2,6 +2,7 @@
 
 import signal
 
+import pytest
 import redis
 import requests
 
@@ -15,14 +16,21 @@ def ids_of(client, serial):
     return [e["id"] for e in client.drone_events() if e["droneSerial"] == serial]
 
 
-def test_relay_resumes_after_redis_restarts(
-    restartable_redis, process_settings, start_gateway, connect, serial
-):
+@pytest.fixture
+def on_restartable_redis(restartable_redis, process_settings, start_gateway, connect, serial):
+    """A gateway on a Redis the test may stop, a writer, and a client subscribed to ``serial``."""
     settings = process_settings.replace(redis_url=restartable_redis.url)
-    writer = DroneEventWriter(_log(settings))
+    writer = DroneEventWriter(
+        EventLog(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
+    )
     gateway = start_gateway(settings)
     client = connect(gateway)
     client.call("subscribe", {"droneSerial": serial})
+    return gateway, writer, client
+
+
+def test_relay_resumes_after_redis_restarts(on_restartable_redis, restartable_redis, serial):
+    gateway, writer, client = on_restartable_redis
     before = writer.write(serial)
     client.wait_drone_events(1)
 
@@ -37,13 +45,9 @@ def test_relay_resumes_after_redis_restarts(
 
 
 def test_events_written_while_the_relay_is_cut_off_arrive_afterwards(
-    restartable_redis, process_settings, start_gateway, connect, serial
+    on_restartable_redis, restartable_redis, serial
 ):
-    settings = process_settings.replace(redis_url=restartable_redis.url)
-    writer = DroneEventWriter(_log(settings))
-    gateway = start_gateway(settings)
-    client = connect(gateway)
-    client.call("subscribe", {"droneSerial": serial})
+    gateway, writer, client = on_restartable_redis
     restartable_redis.stop()
     wait_until(lambda: _not_ready(gateway), timeout=20, message="gateway not ready")
 
@@ -82,10 +86,6 @@ def test_graceful_shutdown_sends_clients_elsewhere_and_exits(start_gateway, conn
     assert notice["reason"]
     wait_until(lambda: gateway.process.poll() is not None, timeout=25, message="gateway exit")
     assert gateway.process.returncode == 0
-
-
-def _log(settings):
-    return EventLog(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
 
 
 def _not_ready(gateway) -> bool:

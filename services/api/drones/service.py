@@ -17,12 +17,7 @@ from shared.events import dumps, utc_now_iso
 # Every field of a drone as the contract shows it, in order.
 PUBLIC_FIELDS = (
     "deviceSerialNumber",
-    "deviceName",
-    "deviceCategory",
-    "streamIsOn",
-    "aiDetectionEnabled",
-    "detectionClasses",
-    "streamUrl",
+    *contract.MUTABLE_FIELDS,
     "version",
     "createdAt",
     "updatedAt",
