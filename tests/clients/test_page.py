@@ -125,3 +125,16 @@ def test_page_reports_a_refused_token(page, stack):
     page.click("#connect")
     page.wait_for_selector("#state[data-state=error]")
     assert "unauthorized" in page.text_content("#state")
+
+
+def test_page_reconnects_and_resumes_after_a_gateway_restart(page, stack, tokens):
+    _connect_and_subscribe_all(page, stack, tokens["viewer"])
+    stack.register("PAGE5")
+    page.wait_for_selector("#log >> text=drone.created · PAGE5")
+    stack.gateway.stop()
+    stack.register("PAGE6")  # while the page is disconnected
+    stack.gateway.start()
+    page.wait_for_selector("#log >> text=drone.created · PAGE6", timeout=20_000)
+    assert page.text_content("#recovered") == "true"
+    assert page.text_content("#count") == "2"
+    assert page.text_content("#duplicates") == "0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import socketio
@@ -197,3 +198,39 @@ def test_example_detector_follows_its_drone(stack, tokens, tmp_path):
         detector.terminate()
         assert detector.wait(15) == 0
     assert "[EXD1] AI detection on" in output.read_text()
+
+
+def test_a_token_function_renews_an_expired_session(stack, make_client):
+    minted: list[str] = []
+
+    def token() -> str:
+        # The first token lives 2 s: the gateway ends that session; later ones last.
+        minted.append(
+            mint_token(TEST_SECRET, "detector", "renewing", ttl_seconds=2 if not minted else 600)
+        )
+        return minted[-1]
+
+    client = make_client(stack.gateway.url, token=token, serials=["TOK1"])
+    record = recorded(client)
+    client.connect()
+    first_session = client.client_id
+    wait_until(
+        lambda: client.client_id != first_session and client.connected,
+        timeout=15,
+        message="a new session after the token expired",
+    )
+    stack.register("TOK1")
+    assert [serial for serial, _, _ in record.wait_for("created", 1)] == ["TOK1"]
+    assert len(minted) == 2
+
+
+def test_a_fixed_token_that_expired_ends_the_client(stack, make_client):
+    short = mint_token(TEST_SECRET, "detector", "short-lived", ttl_seconds=2)
+    client = make_client(stack.gateway.url, token=short, all_drones=True)
+    client.connect()
+    waiter = threading.Thread(target=client.wait)
+    waiter.start()
+    waiter.join(15)  # wait() returns: the gateway ended the session and the client gives up
+    assert not waiter.is_alive()
+    assert not client.connected
+    assert "token expired" in client.last_error
