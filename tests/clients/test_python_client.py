@@ -234,3 +234,16 @@ def test_a_fixed_token_that_expired_ends_the_client(stack, make_client):
     assert not waiter.is_alive()
     assert not client.connected
     assert "token expired" in client.last_error
+
+
+def test_subscriptions_change_while_connected(stack, make_client):
+    client = make_client(stack.gateway.url, serials=["RT1"])
+    record = recorded(client)
+    client.connect()
+    client.subscribe("RT2")
+    client.unsubscribe("RT1")
+    wait_until(lambda: client.subscriptions == ["RT2"], message="subscriptions == [RT2]")
+    stack.register("RT1")
+    stack.register("RT2")  # after RT1's event: once it is here, RT1's would be too
+    assert [serial for serial, _, _ in record.wait_for("created", 1)] == ["RT2"]
+    assert {e.drone_serial for (e,) in record.of("event")} == {"RT2"}

@@ -222,6 +222,9 @@ class DroneEventsClient:
         try:
             self._open(retry=False)
             ready = self._ready.wait(self.connect_timeout)
+        except socketio.exceptions.ConnectionError:
+            self.disconnect()
+            raise
         finally:
             self._connecting = False
         if not ready:
@@ -291,9 +294,10 @@ class DroneEventsClient:
         with self._lock:
             self._all = self._all or all_drones
             self._serials += [s for s in serials if s not in self._serials]
-        if self._sio.connected:
+            advance = self._cursor is None
+        if self._sio.connected and (all_drones or serials):
             shape = {"all": True} if all_drones else {"droneSerials": serials}
-            self._emit_subscribe(shape, advance=self._cursor is None)
+            self._emit_subscribe(shape, advance=advance)
 
     def unsubscribe(
         self, serials: Iterable[str] | str | None = None, *, all_drones: bool = False
@@ -303,9 +307,13 @@ class DroneEventsClient:
         with self._lock:
             self._all = self._all and not all_drones
             self._serials = [s for s in self._serials if s not in serials]
-        if self._sio.connected:
+            remaining = list(self._serials)
+        if self._sio.connected and (all_drones or serials):
             shape = {"all": True} if all_drones else {"droneSerials": serials}
             self._sio.emit(p.SIO_UNSUBSCRIBE, shape, callback=self._on_unsubscribe_reply)
+            if all_drones and remaining:
+                # After a reconnection only "all" was subscribed, which covered these.
+                self._emit_subscribe({"droneSerials": remaining}, advance=False)
 
     def _shape(self) -> dict[str, Any] | None:
         if self._all:
