@@ -26,10 +26,22 @@ def main() -> None:
     data = settings.var_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
     binary = redis_server_binary()
-    os.execv(binary, [
-        binary, "--port", str(DEV_REDIS_PORT), "--bind", "127.0.0.1",
-        "--dir", str(data.resolve()), "--appendonly", "yes", "--save", "",
-    ])
+    os.execv(
+        binary,
+        [
+            binary,
+            "--port",
+            str(DEV_REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data.resolve()),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -29,20 +29,22 @@ def main() -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     gateway = f"http://{settings.gateway_host}:{settings.gateway_port}"
     print(
-        "\n".join([
-            "",
-            "Drone events — local stack",
-            f"  API            {api}/api/v1",
-            f"  API docs       {api}/api/v1/docs",
-            f"  Gateway        {gateway}  (Socket.IO path /ws/events)",
-            f"  Test page      {gateway}/",
-            f"  Redis          {env['REDIS_URL']}"
-            + ("  (private, files in var/redis)" if "redis" in processes else ""),
-            f"  Storage        {settings.mongodb_uri or 'embedded store in var/db'}",
-            f"  Dev tokens     {tokens}  (one per role; the test page fills them in)",
-            "  Ctrl-C stops everything.",
-            "",
-        ]),
+        "\n".join(
+            [
+                "",
+                "Drone events — local stack",
+                f"  API            {api}/api/v1",
+                f"  API docs       {api}/api/v1/docs",
+                f"  Gateway        {gateway}  (Socket.IO path /ws/events)",
+                f"  Test page      {gateway}/",
+                f"  Redis          {env['REDIS_URL']}"
+                + ("  (private, files in var/redis)" if "redis" in processes else ""),
+                f"  Storage        {settings.mongodb_uri or 'embedded store in var/db'}",
+                f"  Dev tokens     {tokens}  (one per role; the test page fills them in)",
+                "  Ctrl-C stops everything.",
+                "",
+            ]
+        ),
         flush=True,
     )
     env["PYTHONUNBUFFERED"] = "1"
