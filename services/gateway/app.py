@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask
 
 from shared.contract import SOCKETIO_PATH
@@ -68,8 +70,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     if not settings.gateway_ws_compression:
         app.wsgi_app = _NoCompression(app.wsgi_app)
-    transport.install(socketio.server, settings.gateway_async_mode, settings.gateway_ws_compression)
-    gateway = Gateway(settings, socketio)
+    fast = transport.install(
+        socketio.server, settings.gateway_async_mode, settings.gateway_ws_compression
+    )
+    gateway = Gateway(settings, socketio, transport.batch if fast else contextlib.nullcontext)
     app.extensions["gateway"] = gateway
     sockets.register(socketio, gateway)
     app.register_blueprint(http.bp)

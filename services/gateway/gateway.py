@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import redis
@@ -23,7 +24,7 @@ RELAY_BLOCK_MS = 1000
 class Gateway:
     """Everything one gateway process runs besides the web server itself."""
 
-    def __init__(self, settings, socketio):
+    def __init__(self, settings, socketio, write_batch=contextlib.nullcontext):
         self.settings = settings
         self.metrics = GatewayMetrics()
         self.redis = redis.Redis.from_url(
@@ -47,6 +48,7 @@ class Gateway:
             self.metrics,
             sleep=socketio.sleep,
             spawn=socketio.start_background_task,
+            write_batch=write_batch,
         )
         self.relay = EventRelay(
             self.event_log, self.hub, self.metrics, socketio.sleep, block_ms=RELAY_BLOCK_MS

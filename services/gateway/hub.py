@@ -13,6 +13,7 @@ position the live relay has reached; ``_lock`` makes "advance position and emit"
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -30,6 +31,8 @@ from shared.eventlog import EventLog, LoggedEvent, parse_stream_id
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/"
+# Packets held back per write batch (see ``deliver``): bounds the wait of the first client.
+BATCH_PACKETS = 10_000
 
 
 @dataclasses.dataclass
@@ -50,9 +53,18 @@ class Hub:
     """Connections, subscriptions and delivery of one gateway process."""
 
     def __init__(
-        self, server, event_log: EventLog, verifier: TokenVerifier, settings, metrics, sleep, spawn
+        self,
+        server,
+        event_log: EventLog,
+        verifier: TokenVerifier,
+        settings,
+        metrics,
+        sleep,
+        spawn,
+        write_batch=contextlib.nullcontext,
     ):
         self._server = server
+        self._write_batch = write_batch
         self._log = event_log
         self._verifier = verifier
         self._metrics = metrics
@@ -227,28 +239,37 @@ class Hub:
 
     # --- delivery -------------------------------------------------------------------
     def deliver(self, events: list[LoggedEvent]) -> None:
-        """Emit events read live from the log to the rooms they belong to."""
-        emit = self._server.emit
+        """Emit events read live from the log to the rooms they belong to.
+
+        Events go out in write batches (``write_batch``, see ``transport.batch``): each
+        client gets one write per batch rather than one per event, and a batch holds about
+        ``BATCH_PACKETS`` packets so the first clients do not wait for a long fan-out.
+        """
+        per_batch = max(1, BATCH_PACKETS // max(1, len(self._clients)))
         with self._lock:
-            for event in events:
-                self.position = event.id
-                payload = RawJSON(event.envelope)
-                if event.serial:
-                    emit(
-                        contract.SIO_DRONE_EVENT,
-                        payload,
-                        namespace=NAMESPACE,
-                        to=[contract.ROOM_ALL, contract.drone_room(event.serial)],
-                        ignore_queue=True,
-                    )
-                else:
-                    emit(
-                        contract.SIO_SYSTEM_BROADCAST,
-                        payload,
-                        namespace=NAMESPACE,
-                        ignore_queue=True,
-                    )
+            for start in range(0, len(events), per_batch):
+                with self._write_batch():
+                    for event in events[start : start + per_batch]:
+                        self._emit_live(event)
         self._metrics.observe_delivered(events)
+
+    def _emit_live(self, event: LoggedEvent) -> None:
+        self.position = event.id
+        if event.serial:
+            self._server.emit(
+                contract.SIO_DRONE_EVENT,
+                RawJSON(event.envelope),
+                namespace=NAMESPACE,
+                to=[contract.ROOM_ALL, contract.drone_room(event.serial)],
+                ignore_queue=True,
+            )
+        else:
+            self._server.emit(
+                contract.SIO_SYSTEM_BROADCAST,
+                RawJSON(event.envelope),
+                namespace=NAMESPACE,
+                ignore_queue=True,
+            )
 
     def _replay(self, sid: str, request: SubscriptionRequest) -> None:
         """Send one client the events after ``request.since``, then join it to live delivery."""

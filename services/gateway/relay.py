@@ -25,7 +25,7 @@ class EventRelay:
         metrics,
         sleep,
         block_ms: int = 1000,
-        batch: int = 1000,
+        batch: int = 100,
         max_backoff: float = 5.0,
     ):
         self._log = event_log
@@ -73,3 +73,6 @@ class EventRelay:
                     self._hub.deliver(events)
                 except Exception:  # noqa: BLE001 - one bad event must not stop delivery
                     log.exception("delivery of %d events failed", len(events))
+                if len(events) == self._batch:
+                    # More are waiting: let the writers and the clients' requests run first.
+                    self._sleep(0)
