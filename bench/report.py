@@ -100,6 +100,16 @@ def strict_rate(rows: list[dict]) -> float:
     return max((r["delivered_per_s"] for r in rows if is_strict(r)), default=0.0)
 
 
+def cpu_us_per_msg(rows: list[dict], clients: int, rate: float = 20_000) -> float | None:
+    """Gateway CPU (µs) per delivered message at the step whose target rate is nearest ``rate``."""
+    if not rows:
+        return None
+    row = min(rows, key=lambda r: abs(r["events_per_s"] * clients - rate))
+    if not row["delivered_per_s"] or row["cpu_percent"] is None:
+        return None
+    return row["cpu_percent"] / 100 * 1e6 / row["delivered_per_s"]
+
+
 def _fmt(value, digits=1) -> str:
     if value is None:
         return "–"
@@ -130,6 +140,7 @@ def summaries(results: dict) -> list[dict]:
                 "max_delivered_per_s": max((r["delivered_per_s"] for r in rows), default=0.0),
                 "p99_at_strict_ms": best["p99_ms"] if best else None,
                 "cpu_at_strict": best["cpu_percent"] if best else None,
+                "cpu_us_per_msg_20k": cpu_us_per_msg(rows, config["clients"]),
                 "connect_s": config["connect_s"],
                 "idle_kb_per_conn": config["idle_kb_per_conn"],
                 "idle_rss_mb": config["idle_rss_mb"],
@@ -149,8 +160,9 @@ def markdown(results: dict) -> str:
         "(delivered messages/s summed over clients).",
         "",
         "| gateway | client | C | strict msg/s | max delivered msg/s | p99 at strict (ms) "
-        "| CPU% at strict | connect C (s) | idle KB/conn | idle RSS (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU% at strict | CPU µs/msg at 20k msg/s | connect C (s) | idle KB/conn "
+        "| idle RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in lines:
         p = peers.get((s["kind"], s["clients"]), {})
@@ -160,6 +172,8 @@ def markdown(results: dict) -> str:
             f"| {_fmt(s['max_delivered_per_s'], 0)}"
             f"{_ratio(s['max_delivered_per_s'], p.get('max_delivered_per_s'))} "
             f"| {_fmt(s['p99_at_strict_ms'])} | {_fmt(s['cpu_at_strict'], 0)} "
+            f"| {_fmt(s['cpu_us_per_msg_20k'])}"
+            f"{_ratio(s['cpu_us_per_msg_20k'], p.get('cpu_us_per_msg_20k'))} "
             f"| {_fmt(s['connect_s'], 2)}{_ratio(s['connect_s'], p.get('connect_s'))} "
             f"| {_fmt(s['idle_kb_per_conn'])}"
             f"{_ratio(s['idle_kb_per_conn'], p.get('idle_kb_per_conn'))} "
