@@ -14,7 +14,7 @@ import pytest
 from services.api import create_app
 
 # The gateway tests' long-lived gateway process and event writer, reused as they are.
-from tests.gateway.conftest import gateway, module_settings, writer  # noqa: F401
+from tests.gateway.conftest import gateway, module_settings, serial, writer  # noqa: F401
 
 
 def fuzz_examples(default: int) -> int:

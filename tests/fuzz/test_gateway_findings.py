@@ -1,0 +1,61 @@
+"""Gateway bugs the fuzzing found, kept as strict xfails until services/gateway fixes them.
+
+Each test states the right behaviour; when the fix lands it passes, pytest reports XPASS as
+a failure (strict), and the marker must go. Reproductions and fixes: docs/security.md.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import contract
+from shared.auth import mint_token
+from tests.conftest import TEST_SECRET
+from tests.fuzz.wire import gauges, raw_exchange
+from tests.support.waiting import wait_until
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway: a client-sent event named 'disconnect' runs the disconnect handler; "
+    "the hub forgets the client, which stays in its rooms and escapes token expiry",
+)
+def test_client_sent_disconnect_event_does_not_escape_token_expiry(gateway, connect, serial):
+    token = mint_token(TEST_SECRET, "viewer", "short", drones=[serial], ttl_seconds=1)
+    client = connect(gateway, token=token)
+    assert client.call(contract.SIO_SUBSCRIBE, {"droneSerial": serial})["ok"] is True
+
+    client.sio.emit("disconnect")
+
+    wait_until(lambda: not client.sio.connected, timeout=5, message="disconnect at expiry")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway: a client-sent event named 'connect' with a token as its second argument "
+    "runs the connect handler again; each one adds a client to the gauge for good",
+)
+def test_client_sent_connect_event_does_not_leak_a_client(gateway, connect, tokens):
+    baseline = gauges(gateway)
+    client = connect(gateway)
+    client.sio.emit("connect", ("x", {"token": tokens["viewer"]}))
+    client.call(contract.SIO_UNSUBSCRIBE, {"all": True})  # the forged event has been handled
+
+    client.close()
+
+    wait_until(lambda: gauges(gateway) == baseline, timeout=3, message="gauges at baseline")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="python-engineio 4.15.1: a WebSocket frame that is not an Engine.IO packet ('' or "
+    "'hello') kills the reader without closing the socket; the client stays counted and "
+    "subscribed until the ping timeout (45 s by default)",
+)
+@pytest.mark.parametrize("frame", ["", "hello"])
+def test_connection_that_sent_a_non_engineio_frame_is_forgotten_at_once(gateway, tokens, frame):
+    baseline = gauges(gateway)
+
+    raw_exchange(gateway, tokens["viewer"], [frame])
+
+    wait_until(lambda: gauges(gateway) == baseline, timeout=3, message="gauges at baseline")
