@@ -370,12 +370,19 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("--no-peer", action="store_true", help="skip the Node peer")
     parser.add_argument("--no-scenarios", action="store_true")
     parser.add_argument("--big-clients", type=int, default=10_000, help="idle-ish scenario size")
-    parser.add_argument("--only-scenarios", action="store_true")
+    parser.add_argument("--only-scenarios", action="store_true", help="no sweeps")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"which scenarios (comma-separated among {','.join(SCENARIOS)})",
+    )
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
     modes = (args.modes or "eventlet").split(",")
     if any(m not in MODES for m in modes):
         parser.error(f"modes must be among {', '.join(MODES)}")
+    if any(name not in SCENARIOS for name in args.scenarios.split(",")):
+        parser.error(f"scenarios must be among {', '.join(SCENARIOS)}")
     kinds = args.kinds.split(",")
     if any(k not in ("sio", "sio-nd") for k in kinds):
         parser.error("kinds must be among sio, sio-nd")
@@ -399,28 +406,54 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     return args, plan
 
 
-def scenarios(bench: Bench, plan: Plan, results: dict) -> None:
-    """The issue's scenarios: 2 gateways vs 1, 10k clients, overload and recovery."""
+SCENARIOS = ("two", "big", "e2e", "overload")
+
+
+def scenarios(bench: Bench, plan: Plan, results: dict, names=SCENARIOS) -> None:
+    """The issue's scenarios: 2 gateways vs 1, 10k clients, end to end, overload and recovery."""
     mode, kind, clients = plan.modes[0], plan.kinds[0], plan.clients[0]
+    if "two" in names:
+        two_gateways(bench, plan, results, mode, kind, clients)
+    if "big" in names:
+        big_clients(bench, plan, results, mode, kind)
+    if "e2e" in names:
+        print("scenario: end to end, REST 100 writes/s", flush=True)
+        res = bench.end_to_end(mode, kind, clients, 100.0, 10.0)
+        print(f"  p99 {res['p99_ms']} ms, delivered {res['fraction']:.4f}", flush=True)
+        results["scenarios"]["end_to_end_rest"] = res
+    if "overload" in names:
+        overload(bench, plan, results, kind, clients)
+
+
+def _swept(results: dict, gateway: str, kind: str, clients: int) -> dict | None:
+    return next(
+        (
+            c
+            for c in results["configs"]
+            if c["gateway"] == gateway and c["clients"] == clients and c["kind"] == kind
+        ),
+        None,
+    )
+
+
+def two_gateways(bench: Bench, plan: Plan, results: dict, mode: str, kind: str, clients: int):
     print("scenario: two gateway processes", flush=True)
     pair = bench.sweep(mode, kind, clients, plan.rates, gateways=2)
     results["configs"].append(pair)
+    single = _swept(results, mode, kind, clients)
     results["scenarios"]["two_gateways"] = {
         "gateway": mode,
         "clients": clients,
-        "strict_per_s_1": report.strict_rate(
-            next(
-                c["steps"]
-                for c in results["configs"]
-                if c["gateway"] == mode and c["clients"] == clients and c["kind"] == kind
-            )
-        ),
+        "strict_per_s_1": report.strict_rate(single["steps"]) if single else None,
         "strict_per_s_2": report.strict_rate(pair["steps"]),
         "duplicates": sum(r["duplicates"] for r in pair["steps"]),
         "out_of_order": sum(r["out_of_order"] for r in pair["steps"]),
     }
+
+
+def big_clients(bench: Bench, plan: Plan, results: dict, mode: str, kind: str) -> None:
     print(f"scenario: {plan.big_clients:,} clients at 1 event/s", flush=True)
-    for gateway in [mode] + ([report.PEER] if plan.peer else []):
+    for gateway in plan.modes + ([report.PEER] if plan.peer else []):
         try:
             config = bench.sweep(
                 gateway, kind, plan.big_clients, [float(plan.big_clients)], seconds=20.0
@@ -436,29 +469,26 @@ def scenarios(bench: Bench, plan: Plan, results: dict) -> None:
             k: config["steps"][0][k]
             for k in ("fraction", "p50_ms", "p99_ms", "max_ms", "cpu_percent", "disconnects")
         }
-    print("scenario: end to end, REST 100 writes/s", flush=True)
-    res = bench.end_to_end(mode, kind, clients, 100.0, 10.0)
-    print(f"  p99 {res['p99_ms']} ms, delivered {res['fraction']:.4f}", flush=True)
-    results["scenarios"]["end_to_end_rest"] = res
+
+
+def overload(bench: Bench, plan: Plan, results: dict, kind: str, clients: int) -> None:
+    """20x the highest strict event rate of each gateway's sweep (or of ``--rates``'s first)."""
     print("scenario: overload 20x for 10 s", flush=True)
-    for config in [
-        c
-        for c in results["configs"]
-        if c["clients"] == clients and c["kind"] == kind and c["gateways"] == 1
-    ]:
-        strict = [r for r in config["steps"] if report.is_strict(r)]
+    for gateway in plan.modes + ([report.PEER] if plan.peer else []):
+        config = _swept(results, gateway, kind, clients)
+        strict = [r for r in config["steps"] if report.is_strict(r)] if config else []
         base = (
             max(strict, key=lambda r: r["events_per_s"])["events_per_s"]
             if strict
             else (plan.rates[0] / clients)
         )
-        res = bench.overload(config["gateway"], kind, clients, base)
+        res = bench.overload(gateway, kind, clients, base)
         print(
-            f"  {config['gateway']}: recovery {res['recovery_s']} s, "
-            f"delivered {res['fraction']:.4f}",
+            f"  {gateway}: recovery {res['recovery_s']} s, delivered {res['fraction']:.4f}, "
+            f"p99 {res['p99_ms']} ms",
             flush=True,
         )
-        results["scenarios"][f"overload_{config['gateway']}"] = res
+        results["scenarios"][f"overload_{gateway}"] = res
 
 
 def write_outputs(results: dict, out: Path) -> Path:
@@ -499,14 +529,14 @@ def main(argv=None) -> None:
                     for gateway in gateways:
                         results["configs"].append(bench.sweep(gateway, kind, clients, plan.rates))
         if plan.scenarios or args.only_scenarios:
-            scenarios(bench, plan, results)
+            scenarios(bench, plan, results, args.scenarios.split(","))
     finally:
         procs.stop_all()
         server.stop()
         if bench:
             bench.peer.cleanup()
         results["seconds"] = round(time.monotonic() - t0, 1)
-        if results["configs"]:
+        if results["configs"] or results["scenarios"]:
             path = write_outputs(results, Path(args.out))
             print(report.markdown(results))
             print(
