@@ -30,10 +30,10 @@ from schemathesis import checks as sc
 
 from tests.fuzz.conftest import fuzz_examples
 
-pytestmark = pytest.mark.fuzz
-
 # Inputs per operation and generation mode: the viewer's writes mostly stop at 403.
 EXAMPLES = {"admin": fuzz_examples(25), "viewer": fuzz_examples(10)}
+# 26 operation x mode runs of up to EXAMPLES inputs, at well under 50 ms each.
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(300 + 26 * EXAMPLES["admin"] * 0.05)]
 KNOWN = ("FUZZ-1", "FUZZ-2")  # drones that exist, so paths reach more than 404
 CHECKS = [
     sc.not_a_server_error,

@@ -15,6 +15,12 @@ from tests.fuzz.wire import gauges, raw_exchange
 from tests.support.waiting import wait_until
 
 
+@pytest.fixture(scope="module")
+def module_settings(module_settings):
+    # Half-dead sockets (last test) hold a graceful stop for the whole grace period.
+    return module_settings.replace(shutdown_grace_seconds=2)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="gateway: a client-sent event named 'disconnect' runs the disconnect handler; "

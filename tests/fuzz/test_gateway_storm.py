@@ -23,10 +23,9 @@ from tests.fuzz.wire import gauges, largest_message, raw_exchange
 from tests.support.sio import RecordingClient
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.fuzz
-
 PAYLOADS = fuzz_examples(300)
 FRAMES = fuzz_examples(300)  # raw connections, 1-3 frames each
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(300 + (PAYLOADS + FRAMES) * 0.2)]
 EVENT_EVERY = 25  # the writer appends one event for the bystander every N inputs
 MARGIN = 64  # bytes around the size limit where either outcome is right
 
