@@ -32,7 +32,7 @@ PERMISSIONS = {
 DEV_SECRET_PREFIX = "dev-"
 DEV_SECRET_FILE = "dev-jwt-secret"
 DEV_TOKENS_FILE = "dev-tokens.json"
-ASYMMETRIC_PREFIXES = ("RS", "ES", "PS", "Ed")
+ASYMMETRIC_PREFIXES = ("RS", "ES", "PS", "EdDSA")
 
 
 class AuthError(Exception):
@@ -122,6 +122,15 @@ class TokenVerifier:
         self._audience = settings.jwt_audience
         self._jwks = None
         self._key = None
+        if settings.jwt_jwks_file or settings.jwt_public_key:
+            # A public key verifies only asymmetric signatures; with HS* in the list a
+            # public key would be misused as an HMAC secret (or every check would fail).
+            symmetric = [a for a in self._algorithms if not a.startswith(ASYMMETRIC_PREFIXES)]
+            if symmetric:
+                raise SettingsError(
+                    "JWT_ALGORITHMS must list only asymmetric algorithms (RS*, ES*, PS*, EdDSA) "
+                    f"with JWT_PUBLIC_KEY or JWT_JWKS_FILE, not {', '.join(symmetric)}"
+                )
         if settings.jwt_jwks_file:
             self._jwks = jwt.PyJWKSet.from_json(settings.jwt_jwks_file.read_text())
         elif settings.jwt_public_key:
@@ -156,7 +165,7 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
-        except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise AuthError(f"invalid token: {exc}") from None
         role = claims.get("role")
         if role not in ROLES:

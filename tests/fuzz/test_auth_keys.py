@@ -149,11 +149,6 @@ def test_scoped_rs256_token_is_scoped(api_with, rsa_key):
     assert response.status_code == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/auth.py: a public key or JWKS with the default JWT_ALGORITHMS (HS256) "
-    "starts, then every token raises jwt.InvalidKeyError, uncaught: the API answers 500",
-)
 def test_public_key_with_hmac_algorithms_is_refused_at_start(settings, rsa_key):
     misconfigured = settings.replace(jwt_secret=None, jwt_public_key=_public_pem(rsa_key))
 
