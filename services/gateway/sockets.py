@@ -18,8 +18,16 @@ def register(socketio, gateway) -> None:
     """Bind the contract's events to ``gateway``'s hub."""
     hub = gateway.hub
 
+    def forged() -> bool:
+        # python-socketio marks a client as connected only outside its real connect and
+        # disconnect handlers; a connected client that "emits" connect or disconnect is
+        # forging a lifecycle event (to dodge token expiry or inflate the client count).
+        return socketio.server.manager.is_connected(request.sid, "/")
+
     @socketio.on("connect")
     def on_connect(auth=None):
+        if forged():
+            return None
         if not gateway.allow_connection(request.remote_addr):
             gateway.metrics.connections_refused.labels("rate_limited").inc()
             raise ConnectionRefusedError("too many connection attempts, retry later")
@@ -31,7 +39,8 @@ def register(socketio, gateway) -> None:
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason):
-        hub.disconnect(request.sid)
+        if not forged():
+            hub.disconnect(request.sid)
 
     @socketio.on(contract.SIO_SUBSCRIBE)
     def on_subscribe(*args):

@@ -21,11 +21,6 @@ def module_settings(module_settings):
     return module_settings.replace(shutdown_grace_seconds=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway: a client-sent event named 'disconnect' runs the disconnect handler; "
-    "the hub forgets the client, which stays in its rooms and escapes token expiry",
-)
 def test_client_sent_disconnect_event_does_not_escape_token_expiry(gateway, connect, serial):
     token = mint_token(TEST_SECRET, "viewer", "short", drones=[serial], ttl_seconds=1)
     client = connect(gateway, token=token)
@@ -36,11 +31,6 @@ def test_client_sent_disconnect_event_does_not_escape_token_expiry(gateway, conn
     wait_until(lambda: not client.sio.connected, timeout=5, message="disconnect at expiry")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway: a client-sent event named 'connect' with a token as its second argument "
-    "runs the connect handler again; each one adds a client to the gauge for good",
-)
 def test_client_sent_connect_event_does_not_leak_a_client(gateway, connect, tokens):
     baseline = gauges(gateway)
     client = connect(gateway)
