@@ -140,20 +140,23 @@ class Hub:
             return {"ok": False, "error": str(exc)}
         answer: dict = {"ok": True}
         try:
-            if request.snapshot:
-                answer["snapshot"] = self._snapshot(request)
             recovered = self._log.history_since(request.since).recovered if request.since else None
+            with self._lock:
+                if request.snapshot:
+                    # Read while live delivery stands still: the snapshot then holds at
+                    # least every change up to the position the client joins at; a
+                    # later change also arrives as an event (with a higher version).
+                    answer["snapshot"] = self._snapshot(request)
+                answer["position"] = self.position
+                if recovered:
+                    client.subscriptions |= request.targets
+                    self._count_subscriptions(request.targets, +1)
+                    self._spawn(self._replay, sid, request)
+                else:
+                    self._join(client, request.targets)
         except redis.RedisError:
             log.warning("event history unavailable for a subscribe", exc_info=True)
             return {"ok": False, "error": "event history unavailable, try again"}
-        with self._lock:
-            answer["position"] = self.position
-            if recovered:
-                client.subscriptions |= request.targets
-                self._count_subscriptions(request.targets, +1)
-                self._spawn(self._replay, sid, request)
-            else:
-                self._join(client, request.targets)
         if recovered is not None:
             answer["recovered"] = recovered
         answer["subscriptions"] = sorted(client.subscriptions)
@@ -310,16 +313,29 @@ class Hub:
         """Ask every client to reconnect elsewhere and close its connection."""
         self.accepting = False
         sids = list(self._clients)
+        closing = []
         for sid in sids:
             self.emit_to(sid, contract.SIO_RECONNECT, {"reason": "gateway shutting down"})
         for sid in sids:
-            # Closing the transport (not a Socket.IO disconnect) makes the official
-            # clients reconnect by themselves, to another replica behind the balancer.
+            # Dropping the transport (no Socket.IO or Engine.IO goodbye) makes every client,
+            # the official ones and python-socketio alike, reconnect by itself, to another
+            # replica behind the balancer. The notice above is written before the drop, and
+            # nothing waits on a client that stopped reading.
             eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
-            if eio_sid:
-                self._server.eio.disconnect(eio_sid)
+            sock = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+            if sock is not None:
+                sock.close(wait=False, abort=True)
+                closing.append(sock)
             self.disconnect(sid)
+        self._let_writers_finish(closing, timeout=2.0)
         return len(sids)
+
+    def _let_writers_finish(self, sockets, timeout: float) -> None:
+        """Give the writer tasks a bounded moment to put the notices on the wire."""
+        deadline = time.monotonic() + timeout
+        while any(s.queue.qsize() for s in sockets) and time.monotonic() < deadline:
+            self._sleep(0.01)
+        self._sleep(0.05)  # the last writes, taken off the queues, are still in flight
 
     @property
     def client_count(self) -> int:

@@ -188,6 +188,18 @@ class _FrameWebSocket:
         finally:
             self._owner._writing = False
 
+    def wait(self):
+        """The next message; None (as at a close) for a text frame that is no Engine.IO packet.
+
+        python-engineio decodes a frame outside its error handling, so a frame such as
+        ``""`` or ``"hello"`` would end its reader without the clean-up that closes the
+        connection, leaving the client counted and subscribed until the ping timeout.
+        """
+        message = self._inner.wait()
+        if isinstance(message, str) and not (message and "0" <= message[0] <= "6"):
+            return None
+        return message
+
     def __getattr__(self, name):
         return getattr(self._inner, name)
 

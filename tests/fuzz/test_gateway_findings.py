@@ -42,12 +42,6 @@ def test_client_sent_connect_event_does_not_leak_a_client(gateway, connect, toke
     wait_until(lambda: gauges(gateway) == baseline, timeout=3, message="gauges at baseline")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="python-engineio 4.15.1: a WebSocket frame that is not an Engine.IO packet ('' or "
-    "'hello') kills the reader without closing the socket; the client stays counted and "
-    "subscribed until the ping timeout (45 s by default)",
-)
 @pytest.mark.parametrize("frame", ["", "hello"])
 def test_connection_that_sent_a_non_engineio_frame_is_forgotten_at_once(gateway, tokens, frame):
     baseline = gauges(gateway)

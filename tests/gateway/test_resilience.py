@@ -88,5 +88,19 @@ def test_graceful_shutdown_sends_clients_elsewhere_and_exits(start_gateway, conn
     assert gateway.process.returncode == 0
 
 
+def test_shutdown_drops_the_transport_so_python_clients_reconnect(start_gateway, connect):
+    gateway = start_gateway()
+    client = connect(gateway)
+    reasons = []
+    client.sio.on("disconnect", lambda reason=None: reasons.append(reason))
+
+    gateway.signal(signal.SIGTERM)
+
+    wait_until(lambda: reasons, timeout=25, message="client disconnected")
+    # A transport error makes python-socketio (and the official clients) reconnect; a
+    # Socket.IO "server disconnect" would make them give up.
+    assert reasons[0] == client.sio.reason.TRANSPORT_ERROR
+
+
 def _not_ready(gateway) -> bool:
     return requests.get(gateway.url + "/readyz", timeout=5).status_code == 503
