@@ -314,7 +314,7 @@ class Bench:
         try:
             self.prefixes += 1
             prefix = f"bench{self.prefixes}"
-            api = start_api(self.procs, self.redis.url, prefix, SECRET, cores="1")
+            api = start_api(self.procs, self.redis.url, prefix, SECRET, cores="0")
             started.append(api)
             gw = start_gateway(self.procs, mode, self.redis.url, prefix, SECRET, "0")
             admin = mint_token(SECRET, "admin", "bench")
