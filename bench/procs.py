@@ -146,14 +146,21 @@ def start_gateway(
         var_dir=procs.log_dir / f"var-{port}",
         log_level="WARNING",
     )
+    proc = _spawn_service(
+        procs, "services.gateway", f"gateway-{mode}-{port}", settings, port, cores
+    )
+    return Gateway(mode, proc, port)
+
+
+def _spawn_service(
+    procs: Processes, module: str, name: str, settings: Settings, port: int, cores: str
+):
+    """``taskset -c <cores> python -m <module>`` reading ``settings``; waits for /healthz."""
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
     env.update(settings_env(settings), PYTHONUNBUFFERED="1")
-    name = f"gateway-{mode}-{port}"
-    proc = procs.spawn(
-        name, ["taskset", "-c", cores, sys.executable, "-m", "services.gateway"], env=env
-    )
+    proc = procs.spawn(name, ["taskset", "-c", cores, sys.executable, "-m", module], env=env)
     wait_http(f"http://{LOOPBACK}:{port}/healthz", proc, procs.log_dir / f"{name}.log")
-    return Gateway(mode, proc, port)
+    return proc
 
 
 def start_api(
@@ -172,13 +179,7 @@ def start_api(
         var_dir=procs.log_dir / f"api-{port}",
         log_level="WARNING",
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
-    env.update(settings_env(settings), PYTHONUNBUFFERED="1")
-    name = f"api-{port}"
-    proc = procs.spawn(
-        name, ["taskset", "-c", cores, sys.executable, "-m", "services.api"], env=env
-    )
-    wait_http(f"http://{LOOPBACK}:{port}/healthz", proc, procs.log_dir / f"{name}.log")
+    proc = _spawn_service(procs, "services.api", f"api-{port}", settings, port, cores)
     return Gateway("api", proc, port)
 
 
