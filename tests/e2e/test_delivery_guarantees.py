@@ -74,6 +74,7 @@ class Burst(threading.Thread):
         self.rest, self.serials, self.limit = rest, serials, limit
         self.statuses: list[int] = []
         self.failed = 0
+        self.errors: list[str] = []
         self.stop = threading.Event()
 
     def run(self):
@@ -84,8 +85,9 @@ class Burst(threading.Thread):
                 self.statuses.append(
                     self.rest.toggle_stream(self.serials[i % len(self.serials)]).status_code
                 )
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 self.failed += 1
+                self.errors.append(repr(exc))
                 if self.failed > 20:
                     return
                 time.sleep(0.05)
@@ -125,11 +127,17 @@ def test_redis_down_for_ten_seconds_loses_no_event(
     wait_until(lambda: time.monotonic() - outage_began >= 10, timeout=20, message="10 s outage")
     during_outage = burst.statuses[outage_started:]
     restartable_redis.start()
-    wait_until(lambda: len(burst.statuses) >= outage_started + len(during_outage) + 50, timeout=30)
+    wait_until(
+        lambda: len(burst.statuses) >= outage_started + len(during_outage) + 50,
+        timeout=30,
+        message=f"writes after the outage (failed requests: {burst.errors[-3:]})",
+    )
     burst.stop.set()
     burst.join(30)
 
-    assert during_outage and set(during_outage) == {200}, "REST keeps answering during the outage"
+    assert during_outage and set(during_outage) == {200}, (
+        f"REST keeps answering during the outage: {Counter(during_outage)}, {burst.errors[-3:]}"
+    )
     expected = expected_events(rest, SERIALS)
     settle(client, expected)
     assert tally(client, expected) == {"lost": 0, "duplicated": 0, "out_of_order": 0}
