@@ -258,21 +258,10 @@ class Hub:
 
     def _emit_live(self, event: LoggedEvent) -> None:
         self.position = event.id
-        if event.serial:
-            self._server.emit(
-                contract.SIO_DRONE_EVENT,
-                RawJSON(event.envelope),
-                namespace=NAMESPACE,
-                to=[contract.ROOM_ALL, contract.drone_room(event.serial)],
-                ignore_queue=True,
-            )
-        else:
-            self._server.emit(
-                contract.SIO_SYSTEM_BROADCAST,
-                RawJSON(event.envelope),
-                namespace=NAMESPACE,
-                ignore_queue=True,
-            )
+        name, rooms = _route(event)
+        self._server.emit(
+            name, RawJSON(event.envelope), namespace=NAMESPACE, to=rooms, ignore_queue=True
+        )
 
     def _replay(self, sid: str, request: SubscriptionRequest) -> None:
         """Send one client the events after ``request.since``, then join it to live delivery."""
@@ -300,10 +289,7 @@ class Hub:
                 continue
             for event in batch:
                 if _matches(request, event):
-                    name = (
-                        contract.SIO_DRONE_EVENT if event.serial else contract.SIO_SYSTEM_BROADCAST
-                    )
-                    self.emit_to(sid, name, RawJSON(event.envelope))
+                    self.emit_to(sid, _route(event)[0], RawJSON(event.envelope))
             self._metrics.replayed.inc(len(batch))
             cursor = batch[-1].id if len(batch) == self._replay_batch else live
             self._sleep(0)  # let live delivery and other clients run between batches
@@ -340,6 +326,13 @@ class Hub:
     @property
     def client_count(self) -> int:
         return len(self._clients)
+
+
+def _route(event: LoggedEvent) -> tuple[str, list[str] | None]:
+    """The Socket.IO event name of a logged event and its rooms (None: every client)."""
+    if event.serial:
+        return contract.SIO_DRONE_EVENT, [contract.ROOM_ALL, contract.drone_room(event.serial)]
+    return contract.SIO_SYSTEM_BROADCAST, None
 
 
 def _matches(request: SubscriptionRequest, event: LoggedEvent) -> bool:
