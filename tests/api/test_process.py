@@ -34,6 +34,16 @@ def _stored(settings, serial):
         storage.close()
 
 
+def _register(api, headers, serial):
+    response = requests.post(
+        f"{api.url}{BASE}/register",
+        json={"deviceSerialNumber": serial, "deviceName": serial.lower()},
+        headers=headers,
+        timeout=10,
+    )
+    assert response.status_code == 201
+
+
 def _burst(url, headers, serial, stop, results):
     session = requests.Session()
     while not stop.is_set():
@@ -87,12 +97,7 @@ def test_sigterm_finishes_requests_and_publishes_everything(
 ):
     api = start_api()
     headers = auth_headers()
-    requests.post(
-        f"{api.url}{BASE}/register",
-        json={"deviceSerialNumber": "GR", "deviceName": "g"},
-        headers=headers,
-        timeout=10,
-    )
+    _register(api, headers, "GR")
     results = _run_burst(api, headers, "GR", lambda: api.signal(signal.SIGTERM))
     assert api.process.wait(60) == 0
     assert set(results) <= {200, "error"}  # refused after shutdown, never a 5xx
@@ -108,12 +113,7 @@ def test_sigkill_mid_burst_then_restart_delivers_every_change_once(
 ):
     api = start_api()
     headers = auth_headers()
-    requests.post(
-        f"{api.url}{BASE}/register",
-        json={"deviceSerialNumber": "KL", "deviceName": "k"},
-        headers=headers,
-        timeout=10,
-    )
+    _register(api, headers, "KL")
     results = _run_burst(api, headers, "KL", api.kill)
     doc, pending_at_kill = _stored(process_settings, "KL")
     assert doc["version"] >= 1 + results.count(200)
@@ -139,12 +139,7 @@ def test_sigkill_with_redis_down_then_restart_publishes_the_backlog_once(
     settings = process_settings.replace(redis_url=restartable_redis.url)
     api = start_api(settings)
     headers = auth_headers()
-    requests.post(
-        f"{api.url}{BASE}/register",
-        json={"deviceSerialNumber": "RD", "deviceName": "r"},
-        headers=headers,
-        timeout=10,
-    )
+    _register(api, headers, "RD")
     answered_before: list = []
 
     def redis_dies_then_crash():
