@@ -1,19 +1,24 @@
-"""A faster engine.io WebSocket writer: all pending packets of a client in one write.
+"""A leaner, faster engine.io WebSocket transport for the eventlet and gevent modes.
 
-python-engineio's writer task sends one packet per ``ws.send``: one frame encoding and one
-``send()`` syscall per packet per client, plus a queue hand-off, a task switch and (under
-eventlet) a timer per packet. With hundreds of clients that is most of the gateway's CPU.
+python-engineio gives every WebSocket client three tasks: the reader, a writer that sends
+one packet per ``ws.send`` (one frame encoding and one ``send()`` syscall per packet per
+client, plus a queue hand-off and a task switch), and a ping task that sleeps through each
+ping interval. With thousands of clients those tasks are most of the gateway's CPU and of
+the memory of an idle connection, and every object they hold lengthens CPython's full
+garbage collections.
 
-:class:`FrameSocket` keeps engine.io's queue and writer task but:
+:class:`FrameSocket` keeps engine.io's protocol, queue and reader, and changes the rest:
 
-- frames each packet once: an event emitted to many clients is one packet object shared by
-  every recipient, and its frame is cached on it;
-- writes everything queued for a client with one ``sendall`` (:class:`Frames`);
-- inside :func:`batch` (the relay's delivery of a batch of events) holds the packets back
-  and then writes each client's with one non-blocking ``send`` from the delivering task
-  itself, when nothing is queued or being written for that client; whatever the socket
-  does not take goes to the queue, where the writer task finishes it. Per client the
-  bytes keep the order in which the packets were sent.
+- each packet is framed once: an event emitted to many clients is one packet object shared
+  by every recipient, and its frame is cached on it;
+- a packet is written straight away, with a non-blocking ``send`` from whichever task sent
+  it, when nothing is waiting to be written for that client; whatever the socket does not
+  take is queued, and only then does a writer task start: it writes everything queued with
+  one ``sendall`` per drain and ends when the queue is empty. Per client the bytes keep the
+  order in which the packets were sent;
+- inside :func:`batch` (the relay's delivery of a batch of events) messages are held back
+  and each client's go out in one write at the end;
+- one :class:`Pinger` task per server sends every client's pings.
 
 python-engineio has no hook for its socket class, so :func:`install` promotes each new
 socket to :class:`FrameSocket` from the engine.io ``connect`` event, which fires right after
@@ -22,12 +27,18 @@ the socket is created and before its transport starts.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import logging
 import socket
 import struct
+import time
 
+from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio import socket as eio_socket
+
+log = logging.getLogger(__name__)
 
 _OPCODE_TEXT = 0x1
 _OPCODE_BINARY = 0x2
@@ -36,12 +47,9 @@ _FAST_MODES = ("eventlet", "gevent")
 
 
 class Frames(bytes):
-    """Complete WebSocket frames, ready for the wire; engine.io's writer calls ``encode``."""
+    """Complete WebSocket frames, ready for the wire."""
 
     __slots__ = ()
-
-    def encode(self, b64: bool = False) -> Frames:  # noqa: ARG002 - engine.io's signature
-        return self
 
 
 def frame(payload: str | bytes) -> bytes:
@@ -68,12 +76,16 @@ def packet_frame(pkt) -> bytes:
     return cached
 
 
+def _frame_of(item) -> bytes:
+    return item if type(item) is Frames else packet_frame(item)
+
+
 _held: list[FrameSocket] | None = None  # sockets with packets held back by batch()
 
 
 @contextlib.contextmanager
 def batch():
-    """Hold back the messages sent to upgraded clients, then write each client's at once.
+    """Hold back the messages sent to WebSocket clients, then write each client's at once.
 
     Only for one cooperative (eventlet/gevent) task at a time: the relay.
     """
@@ -91,117 +103,261 @@ def batch():
 
 
 class FrameSocket(eio_socket.Socket):
-    """An engine.io socket whose WebSocket writes carry every pending packet at once."""
+    """An engine.io socket with direct writes, a writer task only on backlog, shared pings."""
 
     # Class-level defaults: instances are promoted from engine.io's Socket, not constructed.
     _try_send = None  # non-blocking send of the TCP socket, once the WebSocket is up
-    _held_packets = None  # messages held back by the open batch()
-    _writing = False  # the writer task is inside a (possibly blocking) write
+    _sendall = None  # blocking send of all bytes, for the writer
+    _ws = None  # the WebSocket, once it carries the session
+    # Frames of the messages held back by the open batch(). A bytearray, not a list:
+    # it is not tracked by the garbage collector, so a fan-out to thousands of clients
+    # leaves nothing behind that would bring CPython's next full collection forward.
+    _held_frames = None
+    _writing = False  # a task is writing what is queued
+    _writer_task = None
+    _finished = False  # the WebSocket is closed: nothing more goes out
 
+    # --- sending ------------------------------------------------------------------------
     def send(self, pkt):
-        """Queue ``pkt`` as engine.io does, or hold a message back while a batch is open."""
-        if (
-            _held is None
-            or pkt.packet_type != eio_packet.MESSAGE
-            or self._try_send is None
-            or not self.upgraded
-        ):
-            if self._held_packets:
-                self.flush()  # what was held goes first
+        """Write ``pkt`` now (or hold it while a batch is open); engine.io's queue otherwise."""
+        if self._try_send is None:  # long-polling, or upgrading: the queue is the transport
             return super().send(pkt)
         if not self.check_ping_timeout():
             return
-        if self._held_packets is None:
-            self._held_packets = []
-            _held.append(self)
-        self._held_packets.append(pkt)
+        if _held is not None and pkt.packet_type == eio_packet.MESSAGE:
+            if self._held_frames is None:
+                self._held_frames = bytearray(packet_frame(pkt))
+                _held.append(self)
+            else:
+                self._held_frames += packet_frame(pkt)
+            return
+        if self._held_frames:
+            self.flush()  # what was held goes first
+        self._write(packet_frame(pkt))
 
     def flush(self) -> None:
-        """Write the held packets now if nothing is ahead of them, else queue them."""
-        packets, self._held_packets = self._held_packets, None
-        if not packets:
+        """Write the messages held back by :func:`batch`."""
+        frames, self._held_frames = self._held_frames, None
+        if frames:
+            self._write(frames)
+
+    def _write(self, data: bytes | bytearray) -> None:
+        """Send ``data`` without blocking if nothing is ahead of it; queue what is left."""
+        if self._finished:
             return
-        data = Frames(b"".join(map(packet_frame, packets)))
-        if not (self._writing or self.closing or self.closed or self.queue.qsize()):
+        if not (self._writing or self.queue.qsize()):
             try:
                 sent = self._try_send(data)
-            except OSError:  # the writer task meets the error too and closes the connection
+            except OSError:  # the writer meets the error too and closes the connection
                 sent = 0
             if sent == len(data):
                 return
-            data = Frames(data[sent:])
-        self.queue.put(data)
+            data = data[sent:]
+        self.queue.put(Frames(data))
+        self._start_writer()
 
-    def poll(self):
-        """Like engine.io's, but over WebSocket: wait without a timer, return one buffer.
+    def _start_writer(self) -> None:
+        if self._finished:
+            self._discard_queued()
+        elif not self._writing and self._ws is not None and self.queue.qsize():
+            self._writing = True
+            self._writer_task = self.server.start_background_task(self._write_queued)
 
-        The timeout engine.io puts on the wait only ends a writer that nobody feeds; over
-        WebSocket the reader (on close or error) and ``close()`` always queue the ``None``
-        that ends it, and the ping task feeds it every ``ping_interval`` meanwhile.
-        """
-        if not self.upgraded:
-            return super().poll()  # long-polling: engine.io's own payload encoding
-        queue = self.queue
-        packets = [queue.get()]
-        queue.task_done()
+    def _write_queued(self) -> None:
+        """Write what is queued, blocking as needed, until the queue is empty or ends."""
+        self._writing = True
+        try:
+            while self.queue.qsize():
+                data, end = self._take_queued()
+                if data:
+                    self._sendall(data)
+                if end:
+                    break
+            else:
+                return  # all written; the next backlog starts a new writer
+        except Exception:  # noqa: BLE001 - a broken connection: close it, as engine.io does
+            pass
+        finally:
+            self._writing = False
+        self._finish()
+
+    def _take_queued(self) -> tuple[bytes, bool]:
+        """Everything queued, framed, and whether the end marker (None) was among it."""
+        queue, items = self.queue, []
         for _ in range(queue.qsize()):
-            packets.append(queue.get_nowait())
+            items.append(queue.get_nowait())
             queue.task_done()
-        if None in packets:
-            # Send what came before the end marker; the next poll returns [] and the writer
-            # stops, as engine.io's does.
-            packets = packets[: packets.index(None)]
-            queue.put(None)
-            if not packets:
-                return []
-        return [Frames(b"".join(map(_frame_of, packets)))]
+        end = None in items
+        if end:
+            items = items[: items.index(None)]
+        return b"".join(map(_frame_of, items)), end
 
+    def _finish(self) -> None:
+        """Close the WebSocket (the reader then ends the session) and drop what is queued."""
+        self._finished = True
+        with contextlib.suppress(Exception):
+            self._ws.close()
+        self._discard_queued()
+
+    def _discard_queued(self) -> None:
+        queue = self.queue
+        for _ in range(queue.qsize()):
+            queue.get_nowait()
+            queue.task_done()
+
+    def close(self, wait=True, abort=False, reason=None):
+        """engine.io's close; the end marker it queues starts the writer that closes the ws."""
+        super().close(wait=False, abort=abort, reason=reason)
+        if self._try_send is not None:
+            self._start_writer()
+        if wait:
+            self.queue.join()
+
+    # --- pings --------------------------------------------------------------------------
+    def schedule_ping(self):
+        """Ping again one interval after this pong, from the server's shared :class:`Pinger`."""
+        if self.last_ping:
+            self.last_ping = None
+            pinger = self.server.__dict__.get("frame_pinger")
+            if pinger is None:
+                pinger = self.server.frame_pinger = Pinger(self.server)
+            pinger.add(self)
+
+    # --- the WebSocket session ----------------------------------------------------------
     def _websocket_handler(self, ws):
+        """engine.io's WebSocket loop, without its writer task."""
         writers = _raw_writers(ws, self.server.async_mode)
         if writers is None:
             # Not a transport this module knows how to write to: engine.io's own path.
             self.__class__ = eio_socket.Socket
             return eio_socket.Socket._websocket_handler(self, ws)
-        sendall, self._try_send = writers
-        return super()._websocket_handler(_FrameWebSocket(ws, sendall, self))
+        ws = _CheckedWebSocket(ws, self.server.max_http_buffer_size)
+        for attr in ("_sock", "socket"):  # the read timeout engine.io sets
+            with contextlib.suppress(Exception):
+                getattr(ws, attr).settimeout(self.server.ping_interval + self.server.ping_timeout)
+        if self.connected and not self._upgrade(ws):  # from long-polling
+            return []
+        self.connected = self.upgraded = True
+        self._ws = ws
+        self._sendall, self._try_send = writers
+        if self.queue.qsize():  # the open packet, the connect reply, what polling left
+            self._writing = True
+            self._write_queued()
+        self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
+        self._read(ws)
+        self.queue.put(None)  # the writer (this task, if none runs) closes the WebSocket
+        if self._writing:
+            self._writer_task.join()
+        else:
+            self._write_queued()
+        self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        return []
 
-
-def _frame_of(item) -> bytes:
-    return item if type(item) is Frames else packet_frame(item)
-
-
-class _FrameWebSocket:
-    """The transport's WebSocket, with :class:`Frames` written as they are."""
-
-    def __init__(self, ws, sendall, owner: FrameSocket):
-        self._inner = ws
-        self._sendall = sendall
-        self._owner = owner
-
-    def send(self, message):
-        # A blocked write yields to other tasks: no direct write may slip in meanwhile.
-        self._owner._writing = True
+    def _upgrade(self, ws) -> bool:
+        """The long-polling to WebSocket upgrade handshake (probe, then upgrade packet)."""
+        self.upgrading = True  # the polling transport stops taking packets
         try:
-            if type(message) is Frames:
-                return self._sendall(message)
-            return self._inner.send(message)
+            probe = eio_packet.Packet(encoded_packet=ws.wait())
+            if probe.packet_type != eio_packet.PING or probe.data != "probe":
+                self.server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
+                return False
+            ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
+            upgrade = eio_packet.Packet(encoded_packet=ws.wait())
+            if upgrade.packet_type != eio_packet.UPGRADE:
+                self.server.logger.info("%s: Failed websocket upgrade, no UPGRADE packet", self.sid)
+                return False
+            return True
         finally:
-            self._owner._writing = False
+            self.upgrading = False
+
+    def _read(self, ws) -> None:
+        """Receive packets until the client goes or the connection breaks."""
+        while True:
+            try:
+                message = ws.wait()
+            except Exception as exc:  # noqa: BLE001 - a broken connection ends the session
+                if not self.closed:
+                    self.server.logger.info("%s: Unexpected error %r, closing", self.sid, exc)
+                return
+            if message is None:  # closed by the client
+                return
+            try:
+                self.receive(eio_packet.Packet(encoded_packet=message))
+            except eio_exceptions.UnknownPacketError:
+                pass
+            except eio_exceptions.SocketIsClosedError:
+                return
+            except Exception:
+                self.server.logger.exception("Unknown receive error")
+                return
+
+
+class _CheckedWebSocket:
+    """The transport's WebSocket, reading only what python-engineio can take.
+
+    It decodes a frame outside its error handling, so a frame such as ``""`` or ``"hello"``
+    would end a reader without the clean-up that closes the connection, leaving the client
+    counted and subscribed until the ping timeout: such a frame reads as a close (None).
+    """
+
+    def __init__(self, ws, max_size: int):
+        self._inner = ws
+        self._max_size = max_size
 
     def wait(self):
-        """The next message; None (as at a close) for a text frame that is no Engine.IO packet.
-
-        python-engineio decodes a frame outside its error handling, so a frame such as
-        ``""`` or ``"hello"`` would end its reader without the clean-up that closes the
-        connection, leaving the client counted and subscribed until the ping timeout.
-        """
         message = self._inner.wait()
+        if message is None:
+            return None
+        if len(message) > self._max_size:
+            raise ValueError("packet is too large")
         if isinstance(message, str) and not (message and "0" <= message[0] <= "6"):
             return None
         return message
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
+
+
+class Pinger:
+    """Pings every client one interval after its last pong, from a single task.
+
+    engine.io starts (and keeps asleep) one task per client for this. All clients share the
+    interval, so the clients due next are always at the front of one FIFO.
+    """
+
+    def __init__(self, server):
+        self._server = server
+        self._due: collections.deque[tuple[float, FrameSocket]] = collections.deque()
+        self._task = None
+
+    def add(self, sock: FrameSocket) -> None:
+        self._due.append((time.monotonic() + self._server.ping_interval, sock))
+        if self._task is None:
+            self._task = self._server.start_background_task(self._run)
+
+    def _run(self) -> None:
+        due, sleep = self._due, self._server.sleep
+        while True:
+            now = time.monotonic()
+            pinged = 0
+            while due and due[0][0] <= now:
+                _, sock = due.popleft()
+                self._ping(sock)
+                pinged += 1
+                if pinged % 500 == 0:
+                    sleep(0)  # a crowd of pings must not hold up event delivery
+            sleep(min(due[0][0] - now, 1.0) if due else 1.0)
+
+    @staticmethod
+    def _ping(sock: FrameSocket) -> None:
+        if sock.closing or sock.closed:
+            return
+        sock.last_ping = time.time()
+        try:
+            sock.send(eio_packet.Packet(eio_packet.PING))
+        except Exception:
+            log.exception("ping to %s failed", sock.sid)
 
 
 def _raw_writers(ws, async_mode: str):

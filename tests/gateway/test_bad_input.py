@@ -129,10 +129,7 @@ def test_ten_thousand_serials_are_dropped_with_the_connection(gateway, connect, 
 
 
 def connected_clients(gateway) -> float:
-    for line in requests.get(gateway.url + "/metrics", timeout=5).text.splitlines():
-        if line.startswith("gateway_connected_clients "):
-            return float(line.split()[1])
-    raise AssertionError("gauge missing")
+    return gateway.metric("gateway_connected_clients")
 
 
 def test_disconnected_clients_are_forgotten(gateway, connect):

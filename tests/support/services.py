@@ -91,6 +91,13 @@ class ServiceProcess:
             raise RuntimeError(f"{self.module} exited: {self.logs()[-3000:]}")
         return requests.get(self.url + "/healthz", timeout=1).status_code == 200
 
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled metric on the service's ``/metrics``."""
+        for line in requests.get(self.url + "/metrics", timeout=5).text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"metric {name} missing")
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

@@ -11,7 +11,7 @@ from tests.support.waiting import wait_until
 
 
 class RecordingClient:
-    """Connects to a gateway over WebSocket and keeps every received event in order."""
+    """Connects to a gateway (over WebSocket unless told) and keeps every event in order."""
 
     def __init__(
         self,
@@ -20,10 +20,12 @@ class RecordingClient:
         *,
         reconnection: bool = False,
         headers: dict | None = None,
+        transports: tuple[str, ...] = ("websocket",),
     ):
         self.url = url
         self.token = token
         self.headers = headers or {}
+        self.transports = list(transports)
         self.sio = socketio.Client(
             reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1
         )
@@ -39,7 +41,7 @@ class RecordingClient:
         self.sio.connect(
             self.url,
             socketio_path=contract.SOCKETIO_PATH,
-            transports=["websocket"],
+            transports=self.transports,
             auth={"token": self.token} if self.token is not None else None,
             headers=self.headers,
             wait_timeout=wait,
