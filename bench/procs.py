@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.settings import Settings
 from tests.support.redis_server import free_port
@@ -121,6 +122,19 @@ class Gateway:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
+
+    def full_collections(self) -> tuple[int, float] | None:
+        """CPython full (generation 2) collections so far: count and seconds; None for the peer."""
+        if self.name == "node-peer":
+            return None
+        text = requests.get(f"{self.url}/metrics", timeout=5).text
+        found = {}
+        for family in text_string_to_metric_families(text):
+            if family.name == "gateway_gc_pause_seconds":
+                for sample in family.samples:
+                    if sample.labels.get("generation") == "2":
+                        found[sample.name.rsplit("_", 1)[-1]] = sample.value
+        return int(found.get("count", 0)), found.get("sum", 0.0)
 
 
 def start_gateway(

@@ -166,11 +166,18 @@ class Bench:
         cl_procs = [psutil.Process(c.proc.pid) for c in clients]
         for p in gw_procs + cl_procs:
             p.cpu_percent(None)
+        gc_before = [g.full_collections() for g in gateways]
         sent = produce(run)
         gw_cpu = sum(p.cpu_percent(None) for p in gw_procs)
         cl_cpu = sum(p.cpu_percent(None) for p in cl_procs)
         expected = sent["sent"] * sum(c.clients for c in clients)
         merged = self._drain(clients, expected, drain)
+        gc_after = [g.full_collections() for g in gateways]
+        full_gcs = [
+            (after[0] - before[0], after[1] - before[1])
+            for before, after in zip(gc_before, gc_after, strict=True)
+            if before is not None
+        ]
         seconds = (max(merged["last_recv_ns"], sent["end_ns"]) - sent["start_ns"]) / 1e9
         row = {
             "events_per_s": events_per_s,
@@ -191,6 +198,10 @@ class Bench:
             "duplicates": merged["duplicates"],
             "out_of_order": merged["out_of_order"],
             "disconnects": merged["disconnects"],
+            # CPython full collections in the gateway(s) during the step: each one holds
+            # every delivery of its process for its whole length.
+            "full_gcs": sum(n for n, _ in full_gcs) if full_gcs else None,
+            "full_gc_ms": sum(s for _, s in full_gcs) * 1000 if full_gcs else None,
             "clients_without_events": merged["clients_without_events"],
         }
         return row, merged, sent

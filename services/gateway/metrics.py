@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -46,8 +47,30 @@ class GatewayMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.gc_pauses = Histogram(
+            "gateway_gc_pause_seconds",
+            "CPython garbage collections, by generation (2 = full); nothing is sent meanwhile",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
         for kind in ("all", "drone"):
             self.subscriptions.labels(kind)
+        for generation in "012":
+            self.gc_pauses.labels(generation)
+
+    def watch_gc(self) -> None:
+        """Time every garbage collection of this process (call once, from the server)."""
+        started = {}
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            elif 0 in started:
+                pause = time.perf_counter() - started.pop(0)
+                self.gc_pauses.labels(str(info["generation"])).observe(pause)
+
+        gc.callbacks.append(on_gc)
 
     def observe_delivered(self, events) -> None:
         """Count delivered events; the latency of the newest one stands for its batch."""
