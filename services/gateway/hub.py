@@ -247,11 +247,14 @@ class Hub:
         Events go out in write batches (``write_batch``, see ``transport.batch``): each
         client gets one write per batch rather than one per event, and a batch holds about
         ``BATCH_PACKETS`` packets so the first clients do not wait for a long fan-out.
+        With that many clients a batch is one event: nothing to coalesce, so each client's
+        copy is written as soon as it is emitted, and clients read while the fan-out goes on.
         """
         per_batch = max(1, BATCH_PACKETS // max(1, len(self._clients)))
+        write_batch = self._write_batch if per_batch > 1 else contextlib.nullcontext
         with self._lock:
             for start in range(0, len(events), per_batch):
-                with self._write_batch():
+                with write_batch():
                     for event in events[start : start + per_batch]:
                         self._emit_live(event)
         self._metrics.observe_delivered(events)
