@@ -247,11 +247,13 @@ class Hub:
         Events go out in write batches (``write_batch``, see ``transport.batch``): each
         client gets one write per batch rather than one per event, and a batch holds about
         ``BATCH_PACKETS`` packets so the first clients do not wait for a long fan-out.
-        With that many clients a batch is one event: nothing to coalesce, so each client's
-        copy is written as soon as it is emitted, and clients read while the fan-out goes on.
+        A batch of one event (a single new event, or so many clients that ``BATCH_PACKETS``
+        allows only one) has nothing to coalesce: each client's copy is written as soon as
+        it is emitted, and the first clients read while the fan-out goes on.
         """
         per_batch = max(1, BATCH_PACKETS // max(1, len(self._clients)))
-        write_batch = self._write_batch if per_batch > 1 else contextlib.nullcontext
+        coalesce = per_batch > 1 and len(events) > 1
+        write_batch = self._write_batch if coalesce else contextlib.nullcontext
         with self._lock:
             for start in range(0, len(events), per_batch):
                 with write_batch():
