@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import socketio
+from drone_events.client import _InOrderSocketIOClient as InOrderSocketIOClient
 
 from shared import contract
 from tests.support.waiting import wait_until
@@ -26,7 +26,10 @@ class RecordingClient:
         self.token = token
         self.headers = headers or {}
         self.transports = list(transports)
-        self.sio = socketio.Client(
+        # python-engineio's client handles each message on a thread of its own, so two
+        # events can be recorded in the opposite order of their arrival: the project's
+        # client runs the handlers in order, and the tests record through it.
+        self.sio = InOrderSocketIOClient(
             reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1
         )
         self.received: list[tuple[str, object]] = []
