@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -113,10 +114,21 @@ def check_production_keys(settings: Settings) -> None:
 
 
 class TokenVerifier:
-    """Verifies bearer tokens with the keys and algorithms of the settings."""
+    """Verifies bearer tokens with the keys and algorithms of the settings.
 
-    def __init__(self, settings: Settings):
+    A client sends the same token with every request (and every reconnection) for its
+    lifetime, so the principal of a verified token is remembered until the token expires:
+    a signature that checked out once stays valid, only time can end it. The cache holds
+    at most ``CACHE_SIZE`` tokens, oldest out first.
+    """
+
+    CACHE_SIZE = 4096
+
+    def __init__(self, settings: Settings, clock=time.time):
         check_production_keys(settings)
+        self._clock = clock
+        self._verified: dict[str, Principal] = {}
+        self._verified_lock = threading.Lock()
         self._algorithms = list(settings.jwt_algorithms)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
@@ -154,6 +166,20 @@ class TokenVerifier:
         """The principal of a valid token; :class:`AuthError` for anything else."""
         if not token or not isinstance(token, str):
             raise AuthError("a bearer token is required")
+        principal = self._verified.get(token)
+        if principal is None:
+            principal = self._decode(token)
+            with self._verified_lock:
+                if len(self._verified) >= self.CACHE_SIZE:
+                    del self._verified[next(iter(self._verified))]
+                self._verified[token] = principal
+        if principal.expires_at <= self._clock():  # as PyJWT: expired at exp
+            with self._verified_lock:
+                self._verified.pop(token, None)
+            raise AuthError("token expired")
+        return principal
+
+    def _decode(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,

@@ -5,7 +5,7 @@ import time
 import jwt
 import pytest
 
-from shared.auth import mint_token
+from shared.auth import AuthError, TokenVerifier, mint_token
 from tests.conftest import TEST_SECRET
 
 BASE = "/api/v1/drones"
@@ -155,3 +155,35 @@ def test_refused_request_publishes_nothing(client, register, events, auth_header
 def test_public_routes_need_no_token(client):
     for path in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/docs"):
         assert client.get(path).status_code == 200, path
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_remembered_token_still_expires_at_its_exp(settings):
+    clock = Clock()
+    verifier = TokenVerifier(settings, clock=clock)
+    token = mint_token(TEST_SECRET, "viewer", "kiosk", ttl_seconds=60)
+    principal = verifier.verify(token)
+    assert verifier.verify(token) == principal  # the second time from memory
+
+    clock.now = principal.expires_at
+    with pytest.raises(AuthError, match="token expired"):
+        verifier.verify(token)
+
+
+def test_the_token_memory_is_bounded(settings, monkeypatch):
+    monkeypatch.setattr(TokenVerifier, "CACHE_SIZE", 3)
+    verifier = TokenVerifier(settings)
+    tokens = [mint_token(TEST_SECRET, "viewer", f"user-{n}") for n in range(5)]
+    principals = [verifier.verify(token) for token in tokens]
+
+    assert [p.subject for p in principals] == [f"user-{n}" for n in range(5)]
+    assert list(verifier._verified) == tokens[-3:]
