@@ -1,7 +1,9 @@
 """End-to-end load: REST writes to a running API at a fixed rate.
 
-Each write is ``PUT /api/v1/drones/{serial}/stream`` flipping the stream, which publishes
-``drone.updated`` and ``drone.stream.status``. The request carries
+Each write is ``POST /api/v1/drones/{serial}/stream/toggle``, which publishes
+``drone.updated`` and ``drone.stream.status``. A toggle always changes the drone, so every
+write yields its two events even when two writes to one drone overlap (a ``PUT`` of a value
+could land after the next one and change nothing). The request carries
 ``X-Request-ID: bench-<run>-<time.monotonic_ns() at request start>``; the API copies it into
 the envelopes' ``meta.requestId``, from which the load generator measures request start to
 client receipt.
@@ -47,7 +49,7 @@ def write(
     counts = {"ok": 0, "errors": 0, "latency_ms": []}
     lock = threading.Lock()
 
-    def one(serial: str, value: bool) -> None:
+    def one(serial: str) -> None:
         if not hasattr(local, "session"):
             local.session = requests.Session()
         headers = {
@@ -56,11 +58,8 @@ def write(
         }
         t0 = time.monotonic()
         try:
-            resp = local.session.put(
-                f"{base_url}/api/v1/drones/{serial}/stream",
-                json={"streamIsOn": value},
-                headers=headers,
-                timeout=10,
+            resp = local.session.post(
+                f"{base_url}/api/v1/drones/{serial}/stream/toggle", headers=headers, timeout=10
             )
             ok = resp.status_code == 200
         except requests.RequestException:
@@ -77,9 +76,7 @@ def write(
             delay = (due - time.monotonic_ns()) / 1e9
             if delay > 0:
                 time.sleep(delay)
-            serial = serials[i % len(serials)]
-            # The k-th write to a drone sets the stream on for even k: every write changes it.
-            pool.submit(one, serial, (i // len(serials)) % 2 == 0)
+            pool.submit(one, serials[i % len(serials)])
     end = time.monotonic_ns()
     lat = sorted(counts["latency_ms"])
     return {

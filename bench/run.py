@@ -422,7 +422,9 @@ SCENARIOS = ("two", "big", "e2e", "overload")
 
 def scenarios(bench: Bench, plan: Plan, results: dict, names=SCENARIOS) -> None:
     """The issue's scenarios: 2 gateways vs 1, 10k clients, end to end, overload and recovery."""
-    mode, kind, clients = plan.modes[0], plan.kinds[0], plan.clients[0]
+    # The production mode when it is measured, else the first one.
+    mode = "gevent" if "gevent" in plan.modes else plan.modes[0]
+    kind, clients = plan.kinds[0], plan.clients[0]
     if "two" in names:
         two_gateways(bench, plan, results, mode, kind, clients)
     if "big" in names:
