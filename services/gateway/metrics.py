@@ -61,13 +61,14 @@ class GatewayMetrics:
 
     def watch_gc(self) -> None:
         """Time every garbage collection of this process (call once, from the server)."""
-        started = {}
+        started = 0.0
 
         def on_gc(phase: str, info: dict) -> None:
+            nonlocal started
             if phase == "start":
-                started[0] = time.perf_counter()
-            elif 0 in started:
-                pause = time.perf_counter() - started.pop(0)
+                started = time.perf_counter()
+            else:
+                pause = time.perf_counter() - started
                 self.gc_pauses.labels(str(info["generation"])).observe(pause)
 
         gc.callbacks.append(on_gc)

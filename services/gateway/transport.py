@@ -160,7 +160,7 @@ class FrameSocket(eio_socket.Socket):
         if self._finished:
             self._discard_queued()
         elif not self._writing and self._ws is not None and self.queue.qsize():
-            self._writing = True
+            self._writing = True  # from now: the spawned writer may not have run yet
             self._writer_task = self.server.start_background_task(self._write_queued)
 
     def _write_queued(self) -> None:
@@ -240,9 +240,7 @@ class FrameSocket(eio_socket.Socket):
         self.connected = self.upgraded = True
         self._ws = ws
         self._sendall, self._try_send = writers
-        if self.queue.qsize():  # the open packet, the connect reply, what polling left
-            self._writing = True
-            self._write_queued()
+        self._write_queued()  # the open packet, the connect reply, what polling left
         self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
         self._read(ws)
         self.queue.put(None)  # the writer (this task, if none runs) closes the WebSocket
