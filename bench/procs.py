@@ -21,11 +21,10 @@ from pathlib import Path
 
 import psutil
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from shared.settings import Settings
 from tests.support.redis_server import free_port
-from tests.support.services import settings_env
+from tests.support.services import metric_samples, settings_env
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,14 +126,12 @@ class Gateway:
         """CPython full (generation 2) collections so far: count and seconds; None for the peer."""
         if self.name == "node-peer":
             return None
-        text = requests.get(f"{self.url}/metrics", timeout=5).text
-        found = {}
-        for family in text_string_to_metric_families(text):
-            if family.name == "gateway_gc_pause_seconds":
-                for sample in family.samples:
-                    if sample.labels.get("generation") == "2":
-                        found[sample.name.rsplit("_", 1)[-1]] = sample.value
-        return int(found.get("count", 0)), found.get("sum", 0.0)
+        samples = metric_samples(self.url)
+        full = (("generation", "2"),)
+        return (
+            int(samples[("gateway_gc_pause_seconds_count", full)]),
+            samples[("gateway_gc_pause_seconds_sum", full)],
+        )
 
 
 def start_gateway(
@@ -148,22 +145,37 @@ def start_gateway(
 ) -> Gateway:
     """``taskset -c <cores> python -m services.gateway`` with GATEWAY_ASYNC_MODE=``mode``."""
     port = port or free_port()
-    settings = Settings.from_env(
-        {},
-        redis_url=redis_url,
-        key_prefix=key_prefix,
+    settings = _bench_settings(
+        procs,
+        redis_url,
+        key_prefix,
+        secret,
+        f"var-{port}",
         gateway_port=port,
         gateway_host=LOOPBACK,
         gateway_async_mode=mode,
-        jwt_secret=secret,
-        rate_limits_enabled=False,
-        var_dir=procs.log_dir / f"var-{port}",
-        log_level="WARNING",
     )
     proc = _spawn_service(
         procs, "services.gateway", f"gateway-{mode}-{port}", settings, port, cores
     )
     return Gateway(mode, proc, port)
+
+
+def _bench_settings(
+    procs: Processes, redis_url: str, key_prefix: str, secret: str, var_name: str, **service
+) -> Settings:
+    """What every benchmarked service shares: the run's Redis and secret, no rate limits,
+    quiet logs, its own var dir; ``service`` adds its own settings."""
+    return Settings.from_env(
+        {},
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        jwt_secret=secret,
+        rate_limits_enabled=False,
+        var_dir=procs.log_dir / var_name,
+        log_level="WARNING",
+        **service,
+    )
 
 
 def _spawn_service(
@@ -182,16 +194,8 @@ def start_api(
 ) -> Gateway:
     """``python -m services.api`` on the embedded store, rate limits off."""
     port = free_port()
-    settings = Settings.from_env(
-        {},
-        redis_url=redis_url,
-        key_prefix=key_prefix,
-        api_port=port,
-        api_host=LOOPBACK,
-        jwt_secret=secret,
-        rate_limits_enabled=False,
-        var_dir=procs.log_dir / f"api-{port}",
-        log_level="WARNING",
+    settings = _bench_settings(
+        procs, redis_url, key_prefix, secret, f"api-{port}", api_port=port, api_host=LOOPBACK
     )
     proc = _spawn_service(procs, "services.api", f"api-{port}", settings, port, cores)
     return Gateway("api", proc, port)

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
-import requests
 import websocket
-from prometheus_client.parser import text_string_to_metric_families
 from socketio import packet
 
-from shared import contract
+from tests.support.services import metric_samples
+from tests.support.sio import open_session, raw_websocket
 
 
 def gauges(gateway) -> dict[tuple, float]:
     """The connected-client and subscription gauges, by name and labels."""
-    text = requests.get(gateway.url + "/metrics", timeout=5).text
     return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name in ("gateway_connected_clients", "gateway_subscriptions")
-        for sample in family.samples
+        key: value
+        for key, value in metric_samples(gateway.url).items()
+        if key[0] in ("gateway_connected_clients", "gateway_subscriptions")
     }
 
 
@@ -32,13 +27,9 @@ def largest_message(event: str, args: tuple) -> int:
 
 def raw_exchange(gateway, token: str | None, frames: list) -> None:
     """Open a bare WebSocket, optionally join the namespace with a token, send ``frames``."""
-    url = gateway.url.replace("http", "ws") + contract.SOCKETIO_PATH + "/?EIO=4&transport=websocket"
-    ws = websocket.create_connection(url, timeout=5)
+    ws = raw_websocket(gateway.url, timeout=5)
     try:
-        assert ws.recv().startswith("0")  # Engine.IO open
-        if token is not None:
-            ws.send("40" + json.dumps({"token": token}))
-            assert ws.recv().startswith("40")
+        open_session(ws, token)
         for frame in frames:
             if isinstance(frame, bytes):
                 ws.send_binary(frame)

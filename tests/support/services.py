@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.settings import Settings
 from tests.support.waiting import wait_until
@@ -54,6 +55,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def metric_samples(base_url: str) -> dict[tuple[str, tuple], float]:
+    """Every sample on ``base_url``/metrics, by sample name and sorted label pairs."""
+    text = requests.get(base_url + "/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 class ServiceProcess:
     """One service started with ``python -m <module>``; logs go to ``log_path``."""
 
@@ -93,10 +104,10 @@ class ServiceProcess:
 
     def metric(self, name: str) -> float:
         """The value of an unlabelled metric on the service's ``/metrics``."""
-        for line in requests.get(self.url + "/metrics", timeout=5).text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        raise AssertionError(f"metric {name} missing")
+        value = metric_samples(self.url).get((name, ()))
+        if value is None:
+            raise AssertionError(f"metric {name} missing")
+        return value
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
