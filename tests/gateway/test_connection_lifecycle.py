@@ -6,32 +6,22 @@ one shared ping task); these tests hold it to the Engine.IO protocol the clients
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import websocket
 
-from shared import contract
+from tests.support.events import versions
+from tests.support.sio import open_session, raw_websocket
 from tests.support.waiting import wait_until
 
 FAST_MODES = ["eventlet", "gevent"]
-
-
-def versions(events, serial):
-    return [e["version"] for e in events if e["droneSerial"] == serial]
 
 
 class RawClient:
     """An Engine.IO v4 client over a plain WebSocket, answering pings only when told to."""
 
     def __init__(self, gateway, token: str):
-        url = gateway.url.replace("http://", "ws://")
-        self.ws = websocket.create_connection(
-            f"{url}{contract.SOCKETIO_PATH}/?EIO=4&transport=websocket", timeout=15
-        )
-        opened = self.ws.recv()
-        assert opened.startswith("0"), opened
-        self.ws.send("40" + json.dumps({"token": token}))
+        self.ws = raw_websocket(gateway.url, timeout=15)
+        open_session(self.ws, token)
 
     def next_packet(self) -> str:
         """The next Engine.IO packet; '' once the server closed the connection."""

@@ -3,11 +3,8 @@
 import pytest
 
 from shared import contract
+from tests.support.events import versions
 from tests.support.waiting import wait_until
-
-
-def versions(events, serial):
-    return [e["version"] for e in events if e["droneSerial"] == serial]
 
 
 def test_connected_carries_the_client_id(gateway, connect):

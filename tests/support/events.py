@@ -42,3 +42,8 @@ class DroneEventWriter:
         )
         event = PendingEvent(body, (contract.SYSTEM_BROADCAST_CHANNEL,))
         return self.log.append(uuid.uuid4().hex, 1, [event])
+
+
+def versions(events: list[dict], serial: str) -> list[int]:
+    """The versions of ``serial`` among received envelopes, in the order they came."""
+    return [e["version"] for e in events if e["droneSerial"] == serial]

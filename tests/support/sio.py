@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
+import websocket
 from drone_events.client import _InOrderSocketIOClient as InOrderSocketIOClient
 
 from shared import contract
@@ -74,3 +76,17 @@ class RecordingClient:
 
     def close(self) -> None:
         self.sio.disconnect()
+
+
+def raw_websocket(gateway_url: str, timeout: float) -> websocket.WebSocket:
+    """A bare WebSocket to the gateway's Engine.IO endpoint, nothing read or sent yet."""
+    url = gateway_url.replace("http", "ws", 1) + contract.SOCKETIO_PATH
+    return websocket.create_connection(url + "/?EIO=4&transport=websocket", timeout=timeout)
+
+
+def open_session(ws: websocket.WebSocket, token: str | None) -> None:
+    """Read the Engine.IO open; with ``token``, join the namespace and read its reply."""
+    assert ws.recv().startswith("0")  # Engine.IO open
+    if token is not None:
+        ws.send("40" + json.dumps({"token": token}))
+        assert ws.recv().startswith("40")
