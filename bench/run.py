@@ -13,6 +13,7 @@ Results go to ``<out>/<timestamp>.json``, ``<out>/latest.md`` and ``<out>/latest
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -84,6 +85,19 @@ class Bench:
         self.prefixes = 0
 
     # --- processes ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def running(self):
+        """Two lists to put started services and client processes in; all stopped at exit."""
+        started: list[Gateway] = []
+        conns: list[ClientProcess] = []
+        try:
+            yield started, conns
+        finally:
+            for c in conns:
+                c.quit(self.procs)
+            for g in started:
+                self.procs.stop(g.proc)
+
     def start(
         self, gateway: str, cores: str = "0", prefix: str | None = None
     ) -> tuple[Gateway, str]:
@@ -231,17 +245,15 @@ class Bench:
     ) -> dict:
         """Start the gateway(s), connect, measure idle memory, then step the rate up."""
         seconds = seconds or self.plan.step_seconds
-        started: list[Gateway] = []
-        conns: list[ClientProcess] = []
         target = None
-        try:
+        with self.running() as (started, conns):
             for i in range(gateways):
                 gw, target = self.start(gateway, cores=str(i % os.cpu_count()), prefix=target)
                 started.append(gw)
             time.sleep(0.5)
             rss0 = sum(rss_bytes(g.pid) for g in started)
             t0 = time.monotonic()
-            conns = self.connect(started, clients, kind)
+            conns += self.connect(started, clients, kind)
             connect_s = time.monotonic() - t0
             self.check_clock(conns[0])
             time.sleep(1.0)
@@ -279,20 +291,14 @@ class Bench:
                 if report.is_saturated(row):
                     break
             return config
-        finally:
-            for c in conns:
-                c.quit(self.procs)
-            for g in started:
-                self.procs.stop(g.proc)
 
     # --- scenarios ------------------------------------------------------------------
     def overload(self, gateway: str, kind: str, clients: int, base_rate: float) -> dict:
         """20x the sustainable event rate for 10 s, then the base rate: time to recover."""
-        started, conns = [], []
-        try:
+        with self.running() as (started, conns):
             gw, target = self.start(gateway)
             started.append(gw)
-            conns = self.connect(started, clients, kind)
+            conns += self.connect(started, clients, kind)
             phases = [(20 * base_rate, 10.0), (base_rate, 20.0)]
             row, merged, sent = self.step(started, target, conns, phases, drain=30.0)
             return {
@@ -310,27 +316,22 @@ class Bench:
                 "duplicates": row["duplicates"],
                 "publisher_behind_ms": sent["behind_ms"],
             }
-        finally:
-            for c in conns:
-                c.quit(self.procs)
-            for g in started:
-                self.procs.stop(g.proc)
 
     def end_to_end(
         self, mode: str, kind: str, clients: int, writes_per_s: float, seconds: float
     ) -> dict:
         """REST writes through a running API to ``clients``: request start to receipt."""
         serials = [f"E2E-{n:03d}" for n in range(20)]
-        started, conns = [], []
-        try:
+        with self.running() as (started, conns):
             self.prefixes += 1
             prefix = f"bench{self.prefixes}"
             api = start_api(self.procs, self.redis.url, prefix, SECRET, cores="0")
             started.append(api)
             gw = start_gateway(self.procs, mode, self.redis.url, prefix, SECRET, "0")
+            started.append(gw)
             admin = mint_token(SECRET, "admin", "bench")
             register(api.url, admin, serials)
-            conns = self.connect([gw], clients, kind)
+            conns += self.connect([gw], clients, kind)
 
             def produce(run: int) -> dict:
                 res = write(api.url, admin, serials, run, writes_per_s, seconds)
@@ -355,11 +356,6 @@ class Bench:
                 "out_of_order": row["out_of_order"],
                 "gateway_cpu_percent": row["cpu_percent"],
             }
-        finally:
-            for c in conns:
-                c.quit(self.procs)
-            for g in started:
-                self.procs.stop(g.proc)
 
 
 def machine() -> str:
