@@ -129,6 +129,7 @@ class Settings:
     gateway_ping_interval: int = 25
     gateway_ping_timeout: int = 20
     gateway_max_connections: int = 20_000
+    gateway_max_client_backlog_bytes: int = 4 * 1024 * 1024
 
     # Security
     jwt_secret: str | None = None
@@ -183,6 +184,9 @@ class Settings:
             gateway_ping_interval=_int(env, "GATEWAY_PING_INTERVAL", 25, minimum=1),
             gateway_ping_timeout=_int(env, "GATEWAY_PING_TIMEOUT", 20, minimum=1),
             gateway_max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 20_000, minimum=1),
+            gateway_max_client_backlog_bytes=_int(
+                env, "GATEWAY_MAX_CLIENT_BACKLOG_BYTES", 4 * 1024 * 1024, minimum=1024
+            ),
             jwt_secret=_secret(env, "JWT_SECRET"),
             jwt_public_key=_secret(env, "JWT_PUBLIC_KEY"),
             jwt_jwks_file=Path(jwks) if jwks else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 
 from flask import Flask
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from services.gateway import fastjson, http, sockets, transport
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
+    from services.gateway.metrics import GatewayMetrics
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder="static", static_url_path="/static")
@@ -70,10 +71,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     if not settings.gateway_ws_compression:
         app.wsgi_app = _NoCompression(app.wsgi_app)
+    metrics = GatewayMetrics()
     fast = transport.install(
-        socketio.server, settings.gateway_async_mode, settings.gateway_ws_compression
+        socketio.server,
+        settings.gateway_async_mode,
+        settings.gateway_ws_compression,
+        max_backlog_bytes=settings.gateway_max_client_backlog_bytes,
+        on_slow_client=metrics.slow_clients_dropped.inc,
     )
-    gateway = Gateway(settings, socketio, transport.batch if fast else contextlib.nullcontext)
+    fast_paths = {}
+    if fast:
+        fast_paths = {
+            "write_batch": transport.batch,
+            "backlog": functools.partial(transport.backlog, socketio.server),
+        }
+    gateway = Gateway(settings, socketio, metrics=metrics, **fast_paths)
     app.extensions["gateway"] = gateway
     sockets.register(socketio, gateway)
     app.register_blueprint(http.bp)

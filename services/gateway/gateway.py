@@ -24,9 +24,16 @@ RELAY_BLOCK_MS = 1000
 class Gateway:
     """Everything one gateway process runs besides the web server itself."""
 
-    def __init__(self, settings, socketio, write_batch=contextlib.nullcontext):
+    def __init__(
+        self,
+        settings,
+        socketio,
+        write_batch=contextlib.nullcontext,
+        metrics=None,
+        backlog=lambda sid: 0,
+    ):
         self.settings = settings
-        self.metrics = GatewayMetrics()
+        self.metrics = metrics or GatewayMetrics()
         self.redis = redis.Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=2,
@@ -49,6 +56,7 @@ class Gateway:
             sleep=socketio.sleep,
             spawn=socketio.start_background_task,
             write_batch=write_batch,
+            backlog=backlog,
         )
         self.relay = EventRelay(
             self.event_log, self.hub, self.metrics, socketio.sleep, block_ms=RELAY_BLOCK_MS

@@ -62,9 +62,13 @@ class Hub:
         sleep,
         spawn,
         write_batch=contextlib.nullcontext,
+        backlog=lambda sid: 0,
     ):
         self._server = server
         self._write_batch = write_batch
+        self._backlog = backlog  # bytes waiting unsent for a client (see ``transport``)
+        # A replay pauses above half the bound at which a client is dropped.
+        self._replay_backlog = settings.gateway_max_client_backlog_bytes // 2
         self._log = event_log
         self._verifier = verifier
         self._metrics = metrics
@@ -294,10 +298,17 @@ class Hub:
                 continue
             for event in batch:
                 if _matches(request, event):
+                    self._wait_for_drain(sid)
                     self.emit_to(sid, _route(event)[0], RawJSON(event.envelope))
             self._metrics.replayed.inc(len(batch))
             cursor = batch[-1].id if len(batch) == self._replay_batch else live
             self._sleep(0)  # let live delivery and other clients run between batches
+
+    def _wait_for_drain(self, sid: str) -> None:
+        """Hold a replay while the client has much unsent: reading the history outruns any
+        network, and a client too far behind is dropped (``transport``)."""
+        while sid in self._clients and self._backlog(sid) > self._replay_backlog:
+            self._sleep(0.01)
 
     # --- shutdown -------------------------------------------------------------------
     def close_all(self) -> int:

@@ -47,6 +47,12 @@ class GatewayMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.slow_clients_dropped = Counter(
+            "gateway_slow_clients_dropped_total",
+            "Connections closed because the client's unsent backlog passed "
+            "GATEWAY_MAX_CLIENT_BACKLOG_BYTES",
+            registry=self.registry,
+        )
         self.gc_pauses = Histogram(
             "gateway_gc_pause_seconds",
             "CPython garbage collections, by generation (2 = full); nothing is sent meanwhile",

@@ -18,7 +18,10 @@ garbage collections.
   order in which the packets were sent;
 - inside :func:`batch` (the relay's delivery of a batch of events) messages are held back
   and each client's go out in one write at the end;
-- one :class:`Pinger` task per server sends every client's pings.
+- one :class:`Pinger` task per server sends every client's pings;
+- a client that reads slower than events come is dropped once its unsent backlog passes a
+  bound, instead of holding ever more of the gateway's memory until its ping times out
+  (pings wait behind the backlog). It reconnects and resumes from the event history.
 
 python-engineio has no hook for its socket class, so :func:`install` promotes each new
 socket to :class:`FrameSocket` from the engine.io ``connect`` event, which fires right after
@@ -114,6 +117,8 @@ class FrameSocket(eio_socket.Socket):
     # leaves nothing behind that would bring CPython's next full collection forward.
     _held_frames = None
     _writing = False  # a task is writing what is queued
+    _backlog = 0  # bytes queued since the writer last took the queue
+    _tcp = None  # the TCP socket under the WebSocket
     _writer_task = None
     _finished = False  # the WebSocket is closed: nothing more goes out
 
@@ -153,8 +158,26 @@ class FrameSocket(eio_socket.Socket):
             if sent == len(data):
                 return
             data = data[sent:]
+        self._backlog += len(data)
+        if self._backlog > self.server.frame_max_backlog:
+            self._drop_slow_client()
+            return
         self.queue.put(Frames(data))
         self._start_writer()
+
+    def _drop_slow_client(self) -> None:
+        """Close the connection now: the client is too far behind to catch up live.
+
+        A shutdown, not a WebSocket close: a client that does not read would not read the
+        close frame either, and it must not block the sender. The reader then sees the end
+        of the connection and ends the session as for any lost client.
+        """
+        self._finished = True
+        self._discard_queued()
+        with contextlib.suppress(OSError):
+            self._tcp.shutdown(socket.SHUT_RDWR)
+        self.server.frame_on_slow_client()
+        log.warning("dropped %s: its unsent backlog passed the bound", self.sid)
 
     def _start_writer(self) -> None:
         if self._finished:
@@ -184,6 +207,7 @@ class FrameSocket(eio_socket.Socket):
     def _take_queued(self) -> tuple[bytes, bool]:
         """Everything queued, framed, and whether the end marker (None) was among it."""
         queue, items = self.queue, []
+        self._backlog = 0
         for _ in range(queue.qsize()):
             items.append(queue.get_nowait())
             queue.task_done()
@@ -239,7 +263,7 @@ class FrameSocket(eio_socket.Socket):
             return []
         self.connected = self.upgraded = True
         self._ws = ws
-        self._sendall, self._try_send = writers
+        self._sendall, self._try_send, self._tcp = writers
         self._write_queued()  # the open packet, the connect reply, what polling left
         self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
         self._read(ws)
@@ -359,7 +383,8 @@ class Pinger:
 
 
 def _raw_writers(ws, async_mode: str):
-    """``(sendall, try_send)`` of the TCP socket under ``ws``, Nagle off; None if unknown.
+    """``(sendall, try_send, tcp_socket)`` of the socket under ``ws``, Nagle off; None if
+    unknown.
 
     ``try_send`` never blocks: it returns how many bytes the socket took (0 when full).
     Node's Socket.IO server disables Nagle's algorithm too: with it, a small frame can wait
@@ -394,19 +419,34 @@ def _raw_writers(ws, async_mode: str):
 
     with contextlib.suppress(OSError):  # not TCP (a Unix socket): nothing to disable
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sendall, try_send
+    return sendall, try_send, sock
 
 
-def install(server, async_mode: str, compression: bool) -> bool:
+def backlog(server, sid: str) -> int:
+    """Bytes waiting unsent for the Socket.IO client ``sid`` of ``server`` (0 if unknown)."""
+    sock = server.eio.sockets.get(server.manager.eio_sid_from_sid(sid, "/"))
+    return sock._backlog if isinstance(sock, FrameSocket) else 0
+
+
+def install(
+    server,
+    async_mode: str,
+    compression: bool,
+    max_backlog_bytes: int = 4 * 1024 * 1024,
+    on_slow_client=lambda: None,
+) -> bool:
     """Use :class:`FrameSocket` for the clients of ``server`` (a python-socketio Server).
 
     Only for eventlet and gevent, and only without permessage-deflate (a compressed frame
     differs per connection, so it cannot be shared). Returns whether it was installed;
-    :func:`batch` only has an effect when it was.
+    :func:`batch` only has an effect when it was. A client with more than
+    ``max_backlog_bytes`` unsent is dropped, and ``on_slow_client()`` called.
     """
     if async_mode not in _FAST_MODES or compression:
         return False
     eio = server.eio
+    eio.frame_max_backlog = max_backlog_bytes
+    eio.frame_on_slow_client = on_slow_client
     on_connect = eio.handlers["connect"]
 
     def promote_then_connect(eio_sid, environ, *args):

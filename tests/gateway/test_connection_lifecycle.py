@@ -1,10 +1,14 @@
-"""A client's connection in the fast modes: upgrade from long-polling, pings, dead clients.
+"""A client's connection in the fast modes: upgrade from long-polling, pings, dead clients,
+clients that read too slowly.
 
 eventlet and gevent serve WebSockets through the gateway's own transport (direct writes,
 one shared ping task); these tests hold it to the Engine.IO protocol the clients expect.
 """
 
 from __future__ import annotations
+
+import json
+import socket
 
 import pytest
 import websocket
@@ -19,8 +23,11 @@ FAST_MODES = ["eventlet", "gevent"]
 class RawClient:
     """An Engine.IO v4 client over a plain WebSocket, answering pings only when told to."""
 
-    def __init__(self, gateway, token: str):
-        self.ws = raw_websocket(gateway.url, timeout=15)
+    def __init__(self, gateway, token: str, receive_buffer: int | None = None):
+        options = {}
+        if receive_buffer is not None:  # a small one keeps what it does not read at the server
+            options["sockopt"] = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),)
+        self.ws = raw_websocket(gateway.url, timeout=15, **options)
         open_session(self.ws, token)
 
     def next_packet(self) -> str:
@@ -87,5 +94,68 @@ def test_client_that_stops_answering_pings_is_disconnected(mode, start_gateway, 
         while client.next_packet() != "":  # until the server closes the connection
             pass
         wait_until(lambda: gateway.metric("gateway_connected_clients") == 0, timeout=10)
+    finally:
+        client.close()
+
+
+# --- clients that read slower than events come --------------------------------------------
+PADDING = "x" * 8000  # events of about 8 KB
+# More than the kernel may buffer for one connection (its send buffer grows to 4 MiB on
+# Linux) plus the gateway's bound of 64 KiB: the rest has to wait in the gateway.
+FLOOD = 700  # events: 5.6 MB
+
+
+@pytest.fixture
+def small_backlog(process_settings):
+    """Clients are dropped past 64 KiB unsent; replays page 10 events at a time."""
+    return process_settings.replace(
+        gateway_max_client_backlog_bytes=64 * 1024, gateway_replay_batch=10
+    )
+
+
+def _subscribe(client: RawClient, payload: dict) -> None:
+    client.ws.send("420" + json.dumps(["subscribe", payload]))
+    while not (packet := client.next_packet()).startswith("430"):
+        assert packet, "closed before the subscribe reply"
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_client_that_stops_reading_is_dropped_once_its_backlog_passes_the_bound(
+    mode, start_gateway, small_backlog, process_writer, connect, tokens, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    bystander = connect(gateway)
+    bystander.call("subscribe", {"all": True})
+    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
+    try:
+        _subscribe(stalled, {"all": True})  # and from here on, it reads nothing
+        for _ in range(FLOOD):
+            process_writer.write(serial, padding=PADDING)
+
+        wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
+        assert versions(bystander.wait_drone_events(FLOOD), serial) == list(range(1, FLOOD + 1))
+        wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
+        while stalled.next_packet() != "":  # what the kernel held, then the end
+            pass
+    finally:
+        stalled.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_replay_longer_than_the_backlog_bound_is_paced_to_the_client(
+    mode, start_gateway, small_backlog, process_writer, tokens, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    ids = [i for _ in range(FLOOD) for i in process_writer.write(serial, padding=PADDING)]
+    client = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
+    try:
+        _subscribe(client, {"droneSerial": serial, "since": ids[0]})
+        received = []
+        while len(received) < FLOOD - 1 and (packet := client.next_packet()):
+            if packet.startswith('42["drone:event"'):
+                received.append(json.loads(packet[2:])[1]["version"])
+
+        assert received == list(range(2, FLOOD + 1))
+        assert gateway.metric("gateway_slow_clients_dropped_total") == 0
     finally:
         client.close()

@@ -78,10 +78,13 @@ class RecordingClient:
         self.sio.disconnect()
 
 
-def raw_websocket(gateway_url: str, timeout: float) -> websocket.WebSocket:
-    """A bare WebSocket to the gateway's Engine.IO endpoint, nothing read or sent yet."""
+def raw_websocket(gateway_url: str, timeout: float, **options) -> websocket.WebSocket:
+    """A bare WebSocket to the gateway's Engine.IO endpoint, nothing read or sent yet;
+    ``options`` go to ``websocket.create_connection`` (``sockopt``, …)."""
     url = gateway_url.replace("http", "ws", 1) + contract.SOCKETIO_PATH
-    return websocket.create_connection(url + "/?EIO=4&transport=websocket", timeout=timeout)
+    return websocket.create_connection(
+        url + "/?EIO=4&transport=websocket", timeout=timeout, **options
+    )
 
 
 def open_session(ws: websocket.WebSocket, token: str | None) -> None:
