@@ -133,6 +133,12 @@ class Gateway:
             samples[("gateway_gc_pause_seconds_sum", full)],
         )
 
+    def slow_clients_dropped(self) -> int | None:
+        """Clients dropped for an unsent backlog over the bound so far; None for the peer."""
+        if self.name == "node-peer":
+            return None
+        return int(metric_samples(self.url)[("gateway_slow_clients_dropped_total", ())])
+
 
 def start_gateway(
     procs: Processes,
