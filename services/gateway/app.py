@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.gateway_ws_compression,
         max_backlog_bytes=settings.gateway_max_client_backlog_bytes,
         on_slow_client=metrics.slow_clients_dropped.inc,
+        send_buffer_bytes=settings.gateway_socket_send_buffer_bytes,
     )
     fast_paths = {}
     if fast:

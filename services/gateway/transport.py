@@ -264,6 +264,13 @@ class FrameSocket(eio_socket.Socket):
         self.connected = self.upgraded = True
         self._ws = ws
         self._sendall, self._try_send, self._tcp = writers
+        if self.server.frame_send_buffer:
+            # A fixed size also turns off the kernel's growing of it (up to 4 MiB on Linux),
+            # which would keep a slow client's backlog out of sight of the backlog bound.
+            with contextlib.suppress(OSError):
+                self._tcp.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, self.server.frame_send_buffer
+                )
         self._write_queued()  # the open packet, the connect reply, what polling left
         self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
         self._read(ws)
@@ -434,19 +441,22 @@ def install(
     compression: bool,
     max_backlog_bytes: int = 4 * 1024 * 1024,
     on_slow_client=lambda: None,
+    send_buffer_bytes: int = 0,
 ) -> bool:
     """Use :class:`FrameSocket` for the clients of ``server`` (a python-socketio Server).
 
     Only for eventlet and gevent, and only without permessage-deflate (a compressed frame
     differs per connection, so it cannot be shared). Returns whether it was installed;
     :func:`batch` only has an effect when it was. A client with more than
-    ``max_backlog_bytes`` unsent is dropped, and ``on_slow_client()`` called.
+    ``max_backlog_bytes`` unsent is dropped, and ``on_slow_client()`` called; a
+    ``send_buffer_bytes`` above 0 fixes the kernel's send buffer of each client socket.
     """
     if async_mode not in _FAST_MODES or compression:
         return False
     eio = server.eio
     eio.frame_max_backlog = max_backlog_bytes
     eio.frame_on_slow_client = on_slow_client
+    eio.frame_send_buffer = send_buffer_bytes
     on_connect = eio.handlers["connect"]
 
     def promote_then_connect(eio_sid, environ, *args):

@@ -142,6 +142,25 @@ def test_client_that_stops_reading_is_dropped_once_its_backlog_passes_the_bound(
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
+def test_fixed_kernel_send_buffer_leaves_a_slow_clients_backlog_to_the_bound(
+    mode, start_gateway, small_backlog, process_writer, tokens, serial
+):
+    settings = small_backlog.replace(
+        gateway_async_mode=mode, gateway_socket_send_buffer_bytes=16 * 1024
+    )
+    gateway = start_gateway(settings)
+    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
+    try:
+        _subscribe(stalled, {"all": True})
+        for _ in range(60):  # 480 KB: a kernel left to size its buffer would take it all
+            process_writer.write(serial, padding=PADDING)
+
+        wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
+    finally:
+        stalled.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
 def test_replay_longer_than_the_backlog_bound_is_paced_to_the_client(
     mode, start_gateway, small_backlog, process_writer, tokens, serial
 ):
