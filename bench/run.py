@@ -66,6 +66,7 @@ class Plan:
     scenarios: bool
     peer: bool
     big_clients: int = 10_000
+    overload_of: float | None = None  # msg/s the overload multiplies; None: from the sweep
 
 
 def monotonic_ns() -> int:
@@ -388,6 +389,13 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("--no-peer", action="store_true", help="skip the Node peer")
     parser.add_argument("--no-scenarios", action="store_true")
     parser.add_argument("--big-clients", type=int, default=10_000, help="idle-ish scenario size")
+    parser.add_argument(
+        "--overload-of",
+        type=float,
+        default=None,
+        help="sustainable msg/s the overload scenario multiplies by 20 "
+        "(default: the peer's strict rate in this run's sweep)",
+    )
     parser.add_argument("--only-scenarios", action="store_true", help="no sweeps")
     parser.add_argument(
         "--scenarios",
@@ -420,6 +428,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
         scenarios=not (args.quick or args.no_scenarios),
         peer=not args.no_peer,
         big_clients=args.big_clients,
+        overload_of=args.overload_of,
     )
     if any(c < 1 or c > 20_000 for c in plan.clients):
         parser.error("client counts must be in 1..20000")
@@ -503,10 +512,10 @@ def big_clients(bench: Bench, plan: Plan, results: dict, mode: str, kind: str) -
 def overload(bench: Bench, plan: Plan, results: dict, kind: str, clients: int) -> None:
     """20x the sustainable rate for 10 s, then the first rate step: time to recover.
 
-    Sustainable = the peer's strict rate in this run (else the best gateway's, else the
-    first step), so every gateway gets the same load.
+    Sustainable = ``--overload-of``, else the peer's strict rate in this run (else the best
+    gateway's, else the first step), so every gateway gets the same load.
     """
-    sustainable = _sustainable_rate(results, kind, clients) or plan.rates[0]
+    sustainable = plan.overload_of or _sustainable_rate(results, kind, clients) or plan.rates[0]
     overload_rate, base = 20 * sustainable / clients, plan.rates[0] / clients
     print(f"scenario: overload 20x {sustainable:,.0f} msg/s for 10 s", flush=True)
     for gateway in plan.modes + ([report.PEER] if plan.peer else []):
