@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from bench.report import PEER
 from shared.settings import Settings
 from tests.support.redis_server import free_port
 from tests.support.services import metric_samples, settings_env
@@ -122,11 +123,15 @@ class Gateway:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    def _metric_samples(self) -> dict | None:
+        """Our gateway's ``/metrics`` samples; None for the peer, which has none."""
+        return None if self.name == PEER else metric_samples(self.url)
+
     def full_collections(self) -> tuple[int, float] | None:
         """CPython full (generation 2) collections so far: count and seconds; None for the peer."""
-        if self.name == "node-peer":
+        samples = self._metric_samples()
+        if samples is None:
             return None
-        samples = metric_samples(self.url)
         full = (("generation", "2"),)
         return (
             int(samples[("gateway_gc_pause_seconds_count", full)]),
@@ -135,9 +140,10 @@ class Gateway:
 
     def slow_clients_dropped(self) -> int | None:
         """Clients dropped for an unsent backlog over the bound so far; None for the peer."""
-        if self.name == "node-peer":
+        samples = self._metric_samples()
+        if samples is None:
             return None
-        return int(metric_samples(self.url)[("gateway_slow_clients_dropped_total", ())])
+        return int(samples[("gateway_slow_clients_dropped_total", ())])
 
 
 def start_gateway(
@@ -239,7 +245,7 @@ class Peer:
             name, ["taskset", "-c", cores, "node", "gateway_node.js"], env=env, cwd=self.dir
         )
         wait_http(f"http://{LOOPBACK}:{port}/health", proc, self.procs.log_dir / f"{name}.log")
-        return Gateway("node-peer", proc, port)
+        return Gateway(PEER, proc, port)
 
     def cleanup(self) -> None:
         if self.dir is not None:

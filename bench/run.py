@@ -463,15 +463,13 @@ def end_to_end(bench: Bench, results: dict, mode: str, kind: str, clients: int) 
         results["scenarios"][name] = res
 
 
+def _configs(results: dict, kind: str, clients: int) -> list[dict]:
+    """The swept configurations with this client kind and count."""
+    return [c for c in results["configs"] if c["kind"] == kind and c["clients"] == clients]
+
+
 def _swept(results: dict, gateway: str, kind: str, clients: int) -> dict | None:
-    return next(
-        (
-            c
-            for c in results["configs"]
-            if c["gateway"] == gateway and c["clients"] == clients and c["kind"] == kind
-        ),
-        None,
-    )
+    return next((c for c in _configs(results, kind, clients) if c["gateway"] == gateway), None)
 
 
 def two_gateways(bench: Bench, plan: Plan, results: dict, mode: str, kind: str, clients: int):
@@ -530,12 +528,9 @@ def overload(bench: Bench, plan: Plan, results: dict, kind: str, clients: int) -
 
 
 def _sustainable_rate(results: dict, kind: str, clients: int) -> float | None:
+    """The peer's strict rate for this kind and count, else the best one swept; None if none."""
     peer = _swept(results, report.PEER, kind, clients)
-    configs = (
-        [peer]
-        if peer
-        else [c for c in results["configs"] if c["kind"] == kind and c["clients"] == clients]
-    )
+    configs = [peer] if peer else _configs(results, kind, clients)
     return max((report.strict_rate(c["steps"]) for c in configs), default=0.0) or None
 
 
