@@ -439,9 +439,10 @@ def install(
     server,
     async_mode: str,
     compression: bool,
-    max_backlog_bytes: int = 4 * 1024 * 1024,
-    on_slow_client=lambda: None,
-    send_buffer_bytes: int = 0,
+    *,
+    max_backlog_bytes: int,
+    on_slow_client,
+    send_buffer_bytes: int,
 ) -> bool:
     """Use :class:`FrameSocket` for the clients of ``server`` (a python-socketio Server).
 
