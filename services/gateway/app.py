@@ -47,7 +47,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     from services.gateway import fastjson, http, sockets, transport
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
-    from services.gateway.metrics import GatewayMetrics
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder="static", static_url_path="/static")
@@ -71,22 +70,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     if not settings.gateway_ws_compression:
         app.wsgi_app = _NoCompression(app.wsgi_app)
-    metrics = GatewayMetrics()
-    fast = transport.install(
-        socketio.server,
-        settings.gateway_async_mode,
-        settings.gateway_ws_compression,
-        max_backlog_bytes=settings.gateway_max_client_backlog_bytes,
-        on_slow_client=metrics.slow_clients_dropped.inc,
-        send_buffer_bytes=settings.gateway_socket_send_buffer_bytes,
-    )
     fast_paths = {}
-    if fast:
+    if transport.supported(settings.gateway_async_mode, settings.gateway_ws_compression):
         fast_paths = {
             "write_batch": transport.batch,
             "backlog": functools.partial(transport.backlog, socketio.server),
         }
-    gateway = Gateway(settings, socketio, metrics=metrics, **fast_paths)
+    gateway = Gateway(settings, socketio, **fast_paths)
+    transport.install(
+        socketio.server,
+        settings.gateway_async_mode,
+        settings.gateway_ws_compression,
+        max_backlog_bytes=settings.gateway_max_client_backlog_bytes,
+        on_behind=gateway.hub.fall_behind,
+        on_dropped=gateway.metrics.slow_clients_dropped.inc,
+        send_buffer_bytes=settings.gateway_socket_send_buffer_bytes,
+    )
     app.extensions["gateway"] = gateway
     sockets.register(socketio, gateway)
     app.register_blueprint(http.bp)

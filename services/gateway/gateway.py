@@ -29,11 +29,10 @@ class Gateway:
         settings,
         socketio,
         write_batch=contextlib.nullcontext,
-        metrics=None,
         backlog=lambda sid: 0,
     ):
         self.settings = settings
-        self.metrics = metrics or GatewayMetrics()
+        self.metrics = GatewayMetrics()
         self.redis = redis.Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=2,

@@ -9,6 +9,14 @@ multiply an event (python-socketio issue #460).
 Resume (``since``) replays the log for one client, then joins the rooms at the exact
 position the live relay has reached; ``_lock`` makes "advance position and emit" and
 "compare position and join" mutually exclusive, so the seam has no gap and no duplicate.
+
+A client that reads slower than events come (the transport reports its unsent backlog
+passing a bound) is caught up the same way: it leaves the rooms at the live position and
+is served from the log at the pace it reads, then joins again. It stays connected, keeps
+its heartbeats and misses nothing; the gateway holds no more than the bound for it, and
+its share of the fan-out costs nothing while it catches up. Only when the log no longer
+holds its position is the connection dropped: the client then resumes with ``since`` and
+learns ``recovered: false``.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ class Client:
     principal: Principal
     subscriptions: set[str] = dataclasses.field(default_factory=set)
     greeted: bool = False
+    # Served from the log rather than live (resuming with ``since``, or catching up):
+    # out of every room, and skipped by broadcasts, until the replay joins it.
+    replaying: bool = False
+    falling_behind: bool = False  # a catch-up is due (see ``Hub.fall_behind``)
 
 
 def _room(target: str) -> str:
@@ -77,7 +89,9 @@ class Hub:
         self._max_subscriptions = settings.gateway_max_subscriptions
         self._replay_batch = settings.gateway_replay_batch
         self._clients: dict[str, Client] = {}
+        self._replaying: list[str] = []  # sids of the replaying clients, for ``skip_sid``
         self._lock = threading.Lock()
+        self._delivering: int | None = None  # the task inside ``deliver``, holding the lock
         self.position = "0-0"  # id of the newest event emitted live
         self.accepting = True
 
@@ -119,6 +133,7 @@ class Hub:
         """Forget a client; python-socketio has already removed it from its rooms."""
         client = self._clients.pop(sid, None)
         if client:
+            self._stop_replaying(client)
             self._metrics.clients.dec()
             self._count_subscriptions(client.subscriptions, -1)
 
@@ -152,10 +167,21 @@ class Hub:
                     # later change also arrives as an event (with a higher version).
                     answer["snapshot"] = self._snapshot(request)
                 answer["position"] = self.position
-                if recovered:
+                if recovered and client.replaying:
+                    # One replay per connection, at its own position: it serves targets
+                    # added now from there on, so events of new ones since ``since``
+                    # are not all replayed; the client reloads them (``recovered``).
+                    recovered = request.targets <= client.subscriptions
+                    self._join(client, request.targets)
+                elif recovered:
+                    # Up to the live position the replay sends what the request asks
+                    # for; the client's other subscriptions were live until then, and
+                    # after it the replay serves them all.
+                    self._count_subscriptions(request.targets - client.subscriptions, +1)
+                    self._leave_rooms(client)
                     client.subscriptions |= request.targets
-                    self._count_subscriptions(request.targets, +1)
-                    self._spawn(self._replay, sid, request)
+                    self._start_replaying(client)
+                    self._spawn(self._replay, sid, request.since, request.targets, self.position)
                 else:
                     self._join(client, request.targets)
         except redis.RedisError:
@@ -181,9 +207,11 @@ class Hub:
         return [json.loads(doc) for doc in self._log.snapshot(serials)]
 
     def _join(self, client: Client, targets: frozenset[str]) -> None:
+        """Subscribe ``client`` to ``targets``: live at once, or when its replay ends."""
         new = targets - client.subscriptions
-        for target in targets:
-            self._server.enter_room(client.sid, _room(target), namespace=NAMESPACE)
+        if not client.replaying:
+            for target in targets:
+                self._server.enter_room(client.sid, _room(target), namespace=NAMESPACE)
         client.subscriptions |= targets
         self._count_subscriptions(new, +1)
 
@@ -259,32 +287,99 @@ class Hub:
         coalesce = per_batch > 1 and len(events) > 1
         write_batch = self._write_batch if coalesce else contextlib.nullcontext
         with self._lock:
-            for start in range(0, len(events), per_batch):
-                with write_batch():
-                    for event in events[start : start + per_batch]:
-                        self._emit_live(event)
+            self._delivering = threading.get_ident()
+            try:
+                for start in range(0, len(events), per_batch):
+                    with write_batch():
+                        for event in events[start : start + per_batch]:
+                            self._emit_live(event)
+            finally:
+                self._delivering = None
         self._metrics.observe_delivered(events)
 
     def _emit_live(self, event: LoggedEvent) -> None:
         self.position = event.id
         name, rooms = _route(event)
+        # Replaying clients are in no room; a broadcast, which goes to every client,
+        # reaches them through their replay instead.
+        skip = self._replaying if rooms is None and self._replaying else None
         self._server.emit(
-            name, RawJSON(event.envelope), namespace=NAMESPACE, to=rooms, ignore_queue=True
+            name,
+            RawJSON(event.envelope),
+            namespace=NAMESPACE,
+            to=rooms,
+            skip_sid=skip,
+            ignore_queue=True,
         )
 
-    def _replay(self, sid: str, request: SubscriptionRequest) -> None:
-        """Send one client the events after ``request.since``, then join it to live delivery."""
-        cursor = request.since
+    # --- replays: resuming and catching up ------------------------------------------
+    def fall_behind(self, sid: str) -> None:
+        """The transport's report that ``sid`` has more unsent than the bound: catch it up.
+
+        It comes from inside an emit. During :meth:`deliver` (this task holds the lock)
+        the client leaves live delivery at once, so the rest of the batch is not queued
+        for it too; otherwise a task of its own takes the lock to switch.
+        """
+        client = self._clients.get(sid)
+        if client is None or client.replaying or client.falling_behind:
+            return
+        if self._delivering == threading.get_ident():
+            self._spawn(self._replay, sid, self._leave_live_delivery(client))
+        else:
+            client.falling_behind = True
+            self._spawn(self._catch_up, sid)
+
+    def _catch_up(self, sid: str) -> None:
+        with self._lock:
+            client = self._clients.get(sid)
+            if client is None or client.replaying:
+                return
+            client.falling_behind = False
+            cursor = self._leave_live_delivery(client)
+        self._replay(sid, cursor)
+
+    def _leave_live_delivery(self, client: Client) -> str:
+        """Take a slow client out of the rooms (the lock held); returns where its replay
+        starts: every event up to the live position is already in its queue."""
+        self._leave_rooms(client)
+        self._start_replaying(client)
+        self._metrics.slow_clients.inc()
+        log.info("%s reads slower than events come: serving it from the log", client.sid)
+        return self.position
+
+    def _leave_rooms(self, client: Client) -> None:
+        for target in client.subscriptions:
+            self._server.leave_room(client.sid, _room(target), namespace=NAMESPACE)
+
+    def _start_replaying(self, client: Client) -> None:
+        client.replaying = True
+        self._replaying.append(client.sid)
+
+    def _stop_replaying(self, client: Client) -> None:
+        if client.replaying:
+            client.replaying = False
+            self._replaying.remove(client.sid)
+
+    def _replay(
+        self, sid: str, cursor: str, only: frozenset[str] | None = None, until: str = "0-0"
+    ) -> None:
+        """Send a replaying client the events after ``cursor`` it subscribes to, paced to
+        its reading, then join it to live delivery at the position reached.
+
+        Events up to ``until`` are sent only for the targets ``only`` (a resuming
+        subscribe's; the client's other subscriptions had them live).
+        """
+        until_pos = parse_stream_id(until)
         waited_for_relay = 0.0
-        while sid in self._clients:
+        while (client := self._clients.get(sid)) is not None:
+            self._wait_for_drain(sid)  # nor rejoin live delivery before
             with self._lock:
                 live = self.position
                 if parse_stream_id(cursor) >= parse_stream_id(live) or waited_for_relay > 5:
                     # Caught up (or the client is ahead of this replica's relay, which
                     # catches up in moments): from here on, delivery is live.
-                    client = self._clients.get(sid)
-                    if client:
-                        self._join(client, request.targets)
+                    self._stop_replaying(client)
+                    self._join(client, frozenset(client.subscriptions))
                     return
             if parse_stream_id(cursor) > parse_stream_id(live):
                 self._sleep(0.01)
@@ -292,12 +387,21 @@ class Hub:
                 continue
             try:
                 batch = self._log.range_after(cursor, self._replay_batch, until=live)
+                # Read first, then check: the log may be trimmed past the cursor while a
+                # slow client catches up, and a page read after that would hide a gap.
+                held = self._log.history_since(cursor).recovered
             except redis.RedisError:
                 log.warning("replay paused: event history unavailable", exc_info=True)
                 self._sleep(0.5)
                 continue
+            if not held:
+                log.warning("%s fell behind the event history: dropping it to resync", sid)
+                self._metrics.slow_clients_dropped.inc()
+                self._drop(sid)
+                return
             for event in batch:
-                if _matches(request, event):
+                early = only is not None and parse_stream_id(event.id) <= until_pos
+                if _wanted(only if early else client.subscriptions, event):
                     self._wait_for_drain(sid)
                     self.emit_to(sid, _route(event)[0], RawJSON(event.envelope))
             self._metrics.replayed.inc(len(batch))
@@ -306,9 +410,19 @@ class Hub:
 
     def _wait_for_drain(self, sid: str) -> None:
         """Hold a replay while the client has much unsent: reading the history outruns any
-        network, and a client too far behind is dropped (``transport``)."""
+        network, and past the bound a client counts as behind (``transport``)."""
         while sid in self._clients and self._backlog(sid) > self._replay_backlog:
             self._sleep(0.01)
+
+    def _drop(self, sid: str):
+        """Drop the connection without a goodbye, so that every client reconnects by itself
+        (the official ones and python-socketio alike); returns the engine.io socket."""
+        eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        sock = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+        if sock is not None:
+            sock.close(wait=False, abort=True)
+        self.disconnect(sid)
+        return sock
 
     # --- shutdown -------------------------------------------------------------------
     def close_all(self) -> int:
@@ -319,16 +433,12 @@ class Hub:
         for sid in sids:
             self.emit_to(sid, contract.SIO_RECONNECT, {"reason": "gateway shutting down"})
         for sid in sids:
-            # Dropping the transport (no Socket.IO or Engine.IO goodbye) makes every client,
-            # the official ones and python-socketio alike, reconnect by itself, to another
-            # replica behind the balancer. The notice above is written before the drop, and
-            # nothing waits on a client that stopped reading.
-            eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
-            sock = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+            # The clients reconnect to another replica behind the balancer. The notice
+            # above is written before the drop, and nothing waits on a client that
+            # stopped reading.
+            sock = self._drop(sid)
             if sock is not None:
-                sock.close(wait=False, abort=True)
                 closing.append(sock)
-            self.disconnect(sid)
         self._let_writers_finish(closing, timeout=2.0)
         return len(sids)
 
@@ -351,5 +461,6 @@ def _route(event: LoggedEvent) -> tuple[str, list[str] | None]:
     return contract.SIO_SYSTEM_BROADCAST, None
 
 
-def _matches(request: SubscriptionRequest, event: LoggedEvent) -> bool:
-    return not event.serial or request.wants_all or event.serial in request.targets
+def _wanted(targets, event: LoggedEvent) -> bool:
+    """Whether subscriptions to ``targets`` take ``event``."""
+    return not event.serial or contract.ALL in targets or event.serial in targets

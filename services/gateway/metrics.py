@@ -47,10 +47,16 @@ class GatewayMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.slow_clients = Counter(
+            "gateway_slow_clients_total",
+            "Clients served from the event history after their unsent backlog passed "
+            "GATEWAY_MAX_CLIENT_BACKLOG_BYTES",
+            registry=self.registry,
+        )
         self.slow_clients_dropped = Counter(
             "gateway_slow_clients_dropped_total",
-            "Connections closed because the client's unsent backlog passed "
-            "GATEWAY_MAX_CLIENT_BACKLOG_BYTES",
+            "Connections of slow clients closed: their backlog passed twice the bound, or "
+            "the event history no longer held their position",
             registry=self.registry,
         )
         self.gc_pauses = Histogram(

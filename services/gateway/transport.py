@@ -18,10 +18,14 @@ garbage collections.
   order in which the packets were sent;
 - inside :func:`batch` (the relay's delivery of a batch of events) messages are held back
   and each client's go out in one write at the end;
-- one :class:`Pinger` task per server sends every client's pings;
-- a client that reads slower than events come is dropped once its unsent backlog passes a
-  bound, instead of holding ever more of the gateway's memory until its ping times out
-  (pings wait behind the backlog). It reconnects and resumes from the event history.
+- one :class:`Pinger` task per server sends every client's pings, and a ping goes ahead of
+  the messages still queued for its client: the writer takes about ``WRITE_CHUNK`` at a
+  time (or one batch's write), so a ping waits behind no more than that and the kernel's
+  buffers, and a client that reads slowly is not taken for dead;
+- a client whose unsent backlog passes a bound is reported (``on_behind``): the hub then
+  stops its live delivery and serves it from the event history at the pace it reads. If
+  its backlog still grows past twice the bound (a client that sends requests and reads
+  nothing), the connection is dropped: what one client makes the gateway hold is bounded.
 
 python-engineio has no hook for its socket class, so :func:`install` promotes each new
 socket to :class:`FrameSocket` from the engine.io ``connect`` event, which fires right after
@@ -47,6 +51,8 @@ _OPCODE_TEXT = 0x1
 _OPCODE_BINARY = 0x2
 _FIN = 0x80
 _FAST_MODES = ("eventlet", "gevent")
+# Bytes per blocking write of the writer task: between two, a ping can go ahead.
+WRITE_CHUNK = 64 * 1024
 
 
 class Frames(bytes):
@@ -117,7 +123,9 @@ class FrameSocket(eio_socket.Socket):
     # leaves nothing behind that would bring CPython's next full collection forward.
     _held_frames = None
     _writing = False  # a task is writing what is queued
-    _backlog = 0  # bytes queued since the writer last took the queue
+    _backlog = 0  # bytes queued and not yet taken by the writer
+    _behind = False  # the backlog passed the bound and has not fallen back to half of it
+    _urgent = None  # a ping frame the writer sends before the next of what is queued
     _tcp = None  # the TCP socket under the WebSocket
     _writer_task = None
     _finished = False  # the WebSocket is closed: nothing more goes out
@@ -128,6 +136,10 @@ class FrameSocket(eio_socket.Socket):
         if self._try_send is None:  # long-polling, or upgrading: the queue is the transport
             return super().send(pkt)
         if not self.check_ping_timeout():
+            return
+        if pkt.packet_type == eio_packet.PING and (self._writing or self.queue.qsize()):
+            self._urgent = packet_frame(pkt)  # ahead of the queue, at a frame boundary
+            self._start_writer()
             return
         if _held is not None and pkt.packet_type == eio_packet.MESSAGE:
             if self._held_frames is None:
@@ -159,14 +171,18 @@ class FrameSocket(eio_socket.Socket):
                 return
             data = data[sent:]
         self._backlog += len(data)
-        if self._backlog > self.server.frame_max_backlog:
+        bound = self.server.frame_max_backlog
+        if self._behind and self._backlog > 2 * bound:
             self._drop_slow_client()
             return
         self.queue.put(Frames(data))
         self._start_writer()
+        if self._backlog > bound and not self._behind:
+            self._behind = True
+            self.server.frame_on_behind(self.sid)
 
     def _drop_slow_client(self) -> None:
-        """Close the connection now: the client is too far behind to catch up live.
+        """Close the connection now: the client neither reads nor stops sending requests.
 
         A shutdown, not a WebSocket close: a client that does not read would not read the
         close frame either, and it must not block the sender. The reader then sees the end
@@ -176,13 +192,17 @@ class FrameSocket(eio_socket.Socket):
         self._discard_queued()
         with contextlib.suppress(OSError):
             self._tcp.shutdown(socket.SHUT_RDWR)
-        self.server.frame_on_slow_client()
-        log.warning("dropped %s: its unsent backlog passed the bound", self.sid)
+        self.server.frame_on_dropped()
+        log.warning("dropped %s: its unsent backlog passed twice the bound", self.sid)
 
     def _start_writer(self) -> None:
         if self._finished:
             self._discard_queued()
-        elif not self._writing and self._ws is not None and self.queue.qsize():
+        elif (
+            not self._writing
+            and self._ws is not None
+            and (self.queue.qsize() or self._urgent is not None)
+        ):
             self._writing = True  # from now: the spawned writer may not have run yet
             self._writer_task = self.server.start_background_task(self._write_queued)
 
@@ -190,14 +210,19 @@ class FrameSocket(eio_socket.Socket):
         """Write what is queued, blocking as needed, until the queue is empty or ends."""
         self._writing = True
         try:
-            while self.queue.qsize():
+            while True:
+                if self._urgent is not None:
+                    urgent, self._urgent = self._urgent, None
+                    self._sendall(urgent)
+                if not self.queue.qsize():
+                    if self._urgent is None:
+                        return  # all written; the next backlog starts a new writer
+                    continue
                 data, end = self._take_queued()
                 if data:
                     self._sendall(data)
                 if end:
                     break
-            else:
-                return  # all written; the next backlog starts a new writer
         except Exception:  # noqa: BLE001 - a broken connection: close it, as engine.io does
             pass
         finally:
@@ -205,16 +230,25 @@ class FrameSocket(eio_socket.Socket):
         self._finish()
 
     def _take_queued(self) -> tuple[bytes, bool]:
-        """Everything queued, framed, and whether the end marker (None) was among it."""
-        queue, items = self.queue, []
-        self._backlog = 0
-        for _ in range(queue.qsize()):
-            items.append(queue.get_nowait())
+        """About ``WRITE_CHUNK`` of what is queued, framed, and whether the end marker
+        (None) came."""
+        queue, frames, size, backlog = self.queue, [], 0, 0
+        end = False
+        while size < WRITE_CHUNK and queue.qsize():
+            item = queue.get_nowait()
             queue.task_done()
-        end = None in items
-        if end:
-            items = items[: items.index(None)]
-        return b"".join(map(_frame_of, items)), end
+            if item is None:
+                end = True
+                break
+            data = _frame_of(item)
+            frames.append(data)
+            size += len(data)
+            if type(item) is Frames:
+                backlog += len(data)
+        self._backlog -= backlog
+        if self._behind and self._backlog <= self.server.frame_max_backlog // 2:
+            self._behind = False
+        return b"".join(frames), end
 
     def _finish(self) -> None:
         """Close the WebSocket (the reader then ends the session) and drop what is queued."""
@@ -224,6 +258,7 @@ class FrameSocket(eio_socket.Socket):
         self._discard_queued()
 
     def _discard_queued(self) -> None:
+        self._urgent = None
         queue = self.queue
         for _ in range(queue.qsize()):
             queue.get_nowait()
@@ -435,28 +470,42 @@ def backlog(server, sid: str) -> int:
     return sock._backlog if isinstance(sock, FrameSocket) else 0
 
 
+def supported(async_mode: str, compression: bool) -> bool:
+    """Whether :func:`install` serves clients in this configuration."""
+    return async_mode in _FAST_MODES and not compression
+
+
 def install(
     server,
     async_mode: str,
     compression: bool,
     *,
     max_backlog_bytes: int,
-    on_slow_client,
+    on_behind,
+    on_dropped,
     send_buffer_bytes: int,
 ) -> bool:
     """Use :class:`FrameSocket` for the clients of ``server`` (a python-socketio Server).
 
     Only for eventlet and gevent, and only without permessage-deflate (a compressed frame
     differs per connection, so it cannot be shared). Returns whether it was installed;
-    :func:`batch` only has an effect when it was. A client with more than
-    ``max_backlog_bytes`` unsent is dropped, and ``on_slow_client()`` called; a
-    ``send_buffer_bytes`` above 0 fixes the kernel's send buffer of each client socket.
+    :func:`batch` only has an effect when it was. ``on_behind(sid)`` is called (with the
+    Socket.IO sid) when a client's unsent backlog passes ``max_backlog_bytes``; past twice
+    that the connection is dropped and ``on_dropped()`` called. A ``send_buffer_bytes``
+    above 0 fixes the kernel's send buffer of each client socket.
     """
-    if async_mode not in _FAST_MODES or compression:
+    if not supported(async_mode, compression):
         return False
     eio = server.eio
     eio.frame_max_backlog = max_backlog_bytes
-    eio.frame_on_slow_client = on_slow_client
+    eio.frame_on_dropped = on_dropped
+
+    def behind(eio_sid: str) -> None:
+        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None:
+            on_behind(sid)
+
+    eio.frame_on_behind = behind
     eio.frame_send_buffer = send_buffer_bytes
     on_connect = eio.handlers["connect"]
 

@@ -7,8 +7,10 @@ one shared ping task); these tests hold it to the Engine.IO protocol the clients
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import time
 
 import pytest
 import websocket
@@ -101,13 +103,13 @@ def test_client_that_stops_answering_pings_is_disconnected(mode, start_gateway, 
 # --- clients that read slower than events come --------------------------------------------
 PADDING = "x" * 8000  # events of about 8 KB
 # More than the kernel may buffer for one connection (its send buffer grows to 4 MiB on
-# Linux) plus the gateway's bound of 64 KiB: the rest has to wait in the gateway.
+# Linux) plus the gateway's bound of 64 KiB: the rest has to wait.
 FLOOD = 700  # events: 5.6 MB
 
 
 @pytest.fixture
 def small_backlog(process_settings):
-    """Clients are dropped past 64 KiB unsent; replays page 10 events at a time."""
+    """A client is behind past 64 KiB unsent; replays page 10 events at a time."""
     return process_settings.replace(
         gateway_max_client_backlog_bytes=64 * 1024, gateway_replay_batch=10
     )
@@ -119,8 +121,22 @@ def _subscribe(client: RawClient, payload: dict) -> None:
         assert packet, "closed before the subscribe reply"
 
 
+def _read_events(client: RawClient, count: int) -> list[int | str]:
+    """The next ``count`` events, answering pings on the way: a drone event as its version,
+    a broadcast as its message."""
+    received = []
+    while len(received) < count and (packet := client.next_packet()):
+        if packet == "2":
+            client.ws.send("3")
+        elif packet.startswith('42["drone:event"'):
+            received.append(json.loads(packet[2:])[1]["version"])
+        elif packet.startswith('42["system:broadcast"'):
+            received.append(json.loads(packet[2:])[1]["data"]["message"])
+    return received
+
+
 @pytest.mark.parametrize("mode", FAST_MODES)
-def test_client_that_stops_reading_is_dropped_once_its_backlog_passes_the_bound(
+def test_client_that_stops_reading_is_served_from_the_history_without_losing_an_event(
     mode, start_gateway, small_backlog, process_writer, connect, tokens, serial
 ):
     gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
@@ -132,11 +148,59 @@ def test_client_that_stops_reading_is_dropped_once_its_backlog_passes_the_bound(
         for _ in range(FLOOD):
             process_writer.write(serial, padding=PADDING)
 
-        wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
+        wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
         assert versions(bystander.wait_drone_events(FLOOD), serial) == list(range(1, FLOOD + 1))
+        assert _read_events(stalled, FLOOD) == list(range(1, FLOOD + 1))
+        process_writer.write(serial)  # once caught up, it is live again
+        assert _read_events(stalled, 1) == [FLOOD + 1]
+        assert gateway.metric("gateway_connected_clients") == 2
+        assert gateway.metric("gateway_slow_clients_dropped_total") == 0
+    finally:
+        stalled.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_broadcast_during_a_slow_clients_catch_up_reaches_it_once_in_its_place(
+    mode, start_gateway, small_backlog, process_writer, tokens, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
+    try:
+        _subscribe(stalled, {"droneSerial": serial})
+        half = FLOOD // 2
+        for _ in range(half):
+            process_writer.write(serial, padding=PADDING)
+        wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
+        process_writer.broadcast("maintenance at noon")
+        for _ in range(half):
+            process_writer.write(serial, padding=PADDING)
+
+        expected = [*range(1, half + 1), "maintenance at noon", *range(half + 1, FLOOD + 1)]
+        assert _read_events(stalled, FLOOD + 1) == expected
+        process_writer.broadcast("back live")
+        assert _read_events(stalled, 1) == ["back live"]
+    finally:
+        stalled.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_client_that_sends_requests_and_reads_nothing_is_dropped(
+    mode, start_gateway, small_backlog, tokens
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
+    try:
         wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
-        while stalled.next_packet() != "":  # what the kernel held, then the end
-            pass
+        request = "42" + json.dumps(["subscribe", {"droneSerial": "X" * 64}])
+
+        def flood_until_dropped() -> bool:
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                for _ in range(1000):  # each answer waits unread in the gateway
+                    stalled.ws.send(request)
+            return gateway.metric("gateway_slow_clients_dropped_total") == 1
+
+        wait_until(flood_until_dropped, timeout=60)
+        wait_until(lambda: gateway.metric("gateway_connected_clients") == 0)
     finally:
         stalled.close()
 
@@ -155,7 +219,7 @@ def test_fixed_kernel_send_buffer_leaves_a_slow_clients_backlog_to_the_bound(
         for _ in range(60):  # 480 KB: a kernel left to size its buffer would take it all
             process_writer.write(serial, padding=PADDING)
 
-        wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
+        wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
     finally:
         stalled.close()
 
@@ -169,12 +233,39 @@ def test_replay_longer_than_the_backlog_bound_is_paced_to_the_client(
     client = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
     try:
         _subscribe(client, {"droneSerial": serial, "since": ids[0]})
-        received = []
-        while len(received) < FLOOD - 1 and (packet := client.next_packet()):
-            if packet.startswith('42["drone:event"'):
-                received.append(json.loads(packet[2:])[1]["version"])
 
-        assert received == list(range(2, FLOOD + 1))
-        assert gateway.metric("gateway_slow_clients_dropped_total") == 0
+        assert _read_events(client, FLOOD - 1) == list(range(2, FLOOD + 1))
+        assert gateway.metric("gateway_slow_clients_total") == 0
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_ping_goes_ahead_of_the_events_queued_for_a_slow_client(
+    mode, start_gateway, process_settings, process_writer, tokens, serial
+):
+    interval = 1
+    settings = process_settings.replace(
+        gateway_async_mode=mode,
+        gateway_ping_interval=interval,
+        gateway_ping_timeout=30,
+        gateway_socket_send_buffer_bytes=16 * 1024,
+    )
+    gateway = start_gateway(settings)
+    client = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
+    try:
+        _subscribe(client, {"all": True})
+        flood = 3000  # 3 MB, under the 4 MiB bound: it all waits in the gateway's queue
+        for _ in range(flood):
+            process_writer.write(serial, padding="x" * 700)
+        time.sleep(3 * interval)  # the server's ping timer: its ping is due by now
+
+        packets = 0
+        while (packet := client.next_packet()) not in ("2", ""):
+            packets += 1
+        assert packet == "2"
+        assert packets < flood // 3  # not behind the whole queue
+        client.ws.send("3")
+        assert _read_events(client, 1)  # still served
     finally:
         client.close()
