@@ -129,8 +129,9 @@ class Settings:
     gateway_ping_interval: int = 25
     gateway_ping_timeout: int = 20
     gateway_max_connections: int = 20_000
-    gateway_max_client_backlog_bytes: int = 4 * 1024 * 1024
+    gateway_max_client_backlog_bytes: int = 1024 * 1024
     gateway_socket_send_buffer_bytes: int = 256 * 1024
+    gateway_replay_cache_bytes: int = 64 * 1024 * 1024
 
     # Security
     jwt_secret: str | None = None
@@ -186,10 +187,13 @@ class Settings:
             gateway_ping_timeout=_int(env, "GATEWAY_PING_TIMEOUT", 20, minimum=1),
             gateway_max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 20_000, minimum=1),
             gateway_max_client_backlog_bytes=_int(
-                env, "GATEWAY_MAX_CLIENT_BACKLOG_BYTES", 4 * 1024 * 1024, minimum=1024
+                env, "GATEWAY_MAX_CLIENT_BACKLOG_BYTES", 1024 * 1024, minimum=1024
             ),
             gateway_socket_send_buffer_bytes=_int(
                 env, "GATEWAY_SOCKET_SEND_BUFFER_BYTES", 256 * 1024, minimum=0
+            ),
+            gateway_replay_cache_bytes=_int(
+                env, "GATEWAY_REPLAY_CACHE_BYTES", 64 * 1024 * 1024, minimum=0
             ),
             jwt_secret=_secret(env, "JWT_SECRET"),
             jwt_public_key=_secret(env, "JWT_PUBLIC_KEY"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from flask import Flask
 
 from shared.contract import SOCKETIO_PATH
@@ -70,13 +68,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     if not settings.gateway_ws_compression:
         app.wsgi_app = _NoCompression(app.wsgi_app)
-    fast_paths = {}
+    fast_path = None
     if transport.supported(settings.gateway_async_mode, settings.gateway_ws_compression):
-        fast_paths = {
-            "write_batch": transport.batch,
-            "backlog": functools.partial(transport.backlog, socketio.server),
-        }
-    gateway = Gateway(settings, socketio, **fast_paths)
+        fast_path = transport.FastPath(socketio.server)
+    gateway = Gateway(settings, socketio, fast_path)
     transport.install(
         socketio.server,
         settings.gateway_async_mode,

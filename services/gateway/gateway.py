@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import redis
@@ -28,8 +27,7 @@ class Gateway:
         self,
         settings,
         socketio,
-        write_batch=contextlib.nullcontext,
-        backlog=lambda sid: 0,
+        fast_path=None,
     ):
         self.settings = settings
         self.metrics = GatewayMetrics()
@@ -54,8 +52,7 @@ class Gateway:
             self.metrics,
             sleep=socketio.sleep,
             spawn=socketio.start_background_task,
-            write_batch=write_batch,
-            backlog=backlog,
+            fast_path=fast_path,
         )
         self.relay = EventRelay(
             self.event_log, self.hub, self.metrics, socketio.sleep, block_ms=RELAY_BLOCK_MS

@@ -31,6 +31,7 @@ import time
 import redis
 
 from services.gateway.fastjson import RawJSON
+from services.gateway.recent import RecentEvents
 from services.gateway.subscriptions import InvalidRequest, SubscriptionRequest, parse
 from shared import contract
 from shared.auth import AuthError, Principal, TokenVerifier
@@ -73,12 +74,16 @@ class Hub:
         metrics,
         sleep,
         spawn,
-        write_batch=contextlib.nullcontext,
-        backlog=lambda sid: 0,
+        fast_path=None,
     ):
         self._server = server
-        self._write_batch = write_batch
-        self._backlog = backlog  # bytes waiting unsent for a client (see ``transport``)
+        # The eventlet/gevent transport's direct writes (``transport.FastPath``); without
+        # it (threading mode, compression) python-socketio's emit does everything.
+        self._fast = fast_path
+        self._write_batch = fast_path.batch if fast_path else contextlib.nullcontext
+        self._recent = None
+        if settings.gateway_replay_cache_bytes:
+            self._recent = RecentEvents(settings.gateway_replay_cache_bytes, self._frame)
         # A replay pauses above half the bound at which a client is dropped.
         self._replay_backlog = settings.gateway_max_client_backlog_bytes // 2
         self._log = event_log
@@ -287,6 +292,8 @@ class Hub:
         coalesce = per_batch > 1 and len(events) > 1
         write_batch = self._write_batch if coalesce else contextlib.nullcontext
         with self._lock:
+            if self._recent is not None:
+                self._recent.extend(events)
             self._delivering = threading.get_ident()
             try:
                 for start in range(0, len(events), per_batch):
@@ -386,32 +393,71 @@ class Hub:
                 waited_for_relay += 0.01
                 continue
             try:
-                batch = self._log.range_after(cursor, self._replay_batch, until=live)
-                # Read first, then check: the log may be trimmed past the cursor while a
-                # slow client catches up, and a page read after that would hide a gap.
-                held = self._log.history_since(cursor).recovered
+                batch = self._read_after(cursor, live)
             except redis.RedisError:
                 log.warning("replay paused: event history unavailable", exc_info=True)
                 self._sleep(0.5)
                 continue
-            if not held:
+            if batch is None:
                 log.warning("%s fell behind the event history: dropping it to resync", sid)
                 self._metrics.slow_clients_dropped.inc()
                 self._drop(sid)
                 return
-            for event in batch:
-                early = only is not None and parse_stream_id(event.id) <= until_pos
-                if _wanted(only if early else client.subscriptions, event):
-                    self._wait_for_drain(sid)
-                    self.emit_to(sid, _route(event)[0], RawJSON(event.envelope))
+            wanted = [
+                event
+                for event in batch
+                if _wanted(
+                    only
+                    if only is not None and parse_stream_id(event.id) <= until_pos
+                    else client.subscriptions,
+                    event,
+                )
+            ]
+            self._send_replayed(sid, wanted)
             self._metrics.replayed.inc(len(batch))
             cursor = batch[-1].id if len(batch) == self._replay_batch else live
             self._sleep(0)  # let live delivery and other clients run between batches
 
+    def _read_after(self, cursor: str, live: str) -> list[LoggedEvent] | None:
+        """The next page of a replay: from memory when it reaches back that far, else from
+        Redis; None when the log no longer holds every event after ``cursor``."""
+        if self._recent is not None:
+            page = self._recent.after(cursor, live, self._replay_batch)
+            if page is not None:
+                return page
+        page = self._log.range_after(cursor, self._replay_batch, until=live)
+        # Read first, then check: the log may be trimmed past the cursor while a slow
+        # client catches up, and a page read after that would hide a gap.
+        return page if self._log.history_since(cursor).recovered else None
+
+    def _send_replayed(self, sid: str, events: list[LoggedEvent]) -> None:
+        """Write ``events`` to a replaying client in writes of about half the bound, each
+        once the client has drained what came before."""
+        start, size = 0, 0
+        for end, event in enumerate(events, 1):
+            size += len(event.body)
+            if size >= self._replay_backlog or end == len(events):
+                self._wait_for_drain(sid)
+                self._write_replayed(sid, events[start:end])
+                start, size = end, 0
+
+    def _write_replayed(self, sid: str, events: list[LoggedEvent]) -> None:
+        if self._fast is not None:
+            frame = self._recent.frame if self._recent is not None else self._frame
+            if self._fast.write_frames(sid, b"".join(map(frame, events))):
+                return
+        for event in events:
+            self.emit_to(sid, _route(event)[0], RawJSON(event.envelope))
+
+    def _frame(self, event: LoggedEvent) -> bytes:
+        return self._fast.message_frame(_route(event)[0], RawJSON(event.envelope))
+
     def _wait_for_drain(self, sid: str) -> None:
         """Hold a replay while the client has much unsent: reading the history outruns any
         network, and past the bound a client counts as behind (``transport``)."""
-        while sid in self._clients and self._backlog(sid) > self._replay_backlog:
+        if self._fast is None:
+            return
+        while sid in self._clients and self._fast.backlog(sid) > self._replay_backlog:
             self._sleep(0.01)
 
     def _drop(self, sid: str):

@@ -44,6 +44,7 @@ import time
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio import socket as eio_socket
+from socketio import packet as sio_packet
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,17 @@ class FrameSocket(eio_socket.Socket):
         if self._held_frames:
             self.flush()  # what was held goes first
         self._write(packet_frame(pkt))
+
+    def send_frames(self, frames: bytes) -> bool:
+        """Write complete frames (see :func:`message_frame`) after what was sent before;
+        False when this client is not on the WebSocket yet (they would not be framed)."""
+        if self._try_send is None:
+            return False
+        if self.check_ping_timeout():
+            if self._held_frames:
+                self.flush()
+            self._write(frames)
+        return True
 
     def flush(self) -> None:
         """Write the messages held back by :func:`batch`."""
@@ -464,10 +476,34 @@ def _raw_writers(ws, async_mode: str):
     return sendall, try_send, sock
 
 
-def backlog(server, sid: str) -> int:
-    """Bytes waiting unsent for the Socket.IO client ``sid`` of ``server`` (0 if unknown)."""
-    sock = server.eio.sockets.get(server.manager.eio_sid_from_sid(sid, "/"))
-    return sock._backlog if isinstance(sock, FrameSocket) else 0
+class FastPath:
+    """What the hub uses of this transport, for the clients of one python-socketio server."""
+
+    batch = staticmethod(batch)
+
+    def __init__(self, server):
+        self._server = server
+
+    def _socket(self, sid: str):
+        sock = self._server.eio.sockets.get(self._server.manager.eio_sid_from_sid(sid, "/"))
+        return sock if isinstance(sock, FrameSocket) else None
+
+    def backlog(self, sid: str) -> int:
+        """Bytes waiting unsent for the client ``sid`` (0 if unknown)."""
+        sock = self._socket(sid)
+        return sock._backlog if sock else 0
+
+    def write_frames(self, sid: str, frames: bytes) -> bool:
+        """Write frames to the client ``sid``; False when it cannot take them as such
+        (long-polling, or not served by this transport): emit instead."""
+        sock = self._socket(sid)
+        return sock is not None and sock.send_frames(frames)
+
+    def message_frame(self, event: str, data) -> bytes:
+        """The frame of the Socket.IO event ``event`` with ``data`` to the default
+        namespace, as python-socketio's emit sends it, built with its own packet classes."""
+        pkt = self._server.packet_class(sio_packet.EVENT, namespace="/", data=[event, data])
+        return frame(eio_packet.Packet(eio_packet.MESSAGE, data=pkt.encode()).encode())
 
 
 def supported(async_mode: str, compression: bool) -> bool:

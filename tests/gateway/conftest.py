@@ -66,6 +66,12 @@ def process_writer(process_settings) -> DroneEventWriter:
 
 
 @pytest.fixture
+def writer_for():
+    """``writer_for(settings)``: a writer into the log of those settings (its retention)."""
+    return lambda settings: DroneEventWriter(_event_log(settings))
+
+
+@pytest.fixture
 def serial() -> str:
     """A drone serial no other test uses."""
     return f"D-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,80 @@
+"""The in-memory tail of the event log that replays read before they ask Redis."""
+
+from __future__ import annotations
+
+from services.gateway.recent import RecentEvents
+from shared.eventlog import LoggedEvent
+
+
+def _events(first: int, count: int, body: str = "{}") -> list[LoggedEvent]:
+    return [LoggedEvent(f"{n}-0", "D1", body) for n in range(first, first + count)]
+
+
+def _ids(events) -> list[str]:
+    return [e.id for e in events]
+
+
+def _recent(max_bytes: int = 1 << 20, built: list | None = None) -> RecentEvents:
+    def frame_of(event: LoggedEvent) -> bytes:
+        if built is not None:
+            built.append(event.id)
+        return event.id.encode()
+
+    return RecentEvents(max_bytes, frame_of)
+
+
+def test_events_after_a_cursor_stop_at_until_and_count():
+    recent = _recent()
+    recent.extend(_events(100, 10))
+
+    assert _ids(recent.after("102-0", "106-0", 100)) == ["103-0", "104-0", "105-0", "106-0"]
+    assert _ids(recent.after("102-0", "109-0", 2)) == ["103-0", "104-0"]
+    assert recent.after("109-0", "109-0", 100) == []
+
+
+def test_a_cursor_between_two_ids_continues_with_the_next_one():
+    recent = _recent()
+    recent.extend(_events(100, 3))
+
+    assert _ids(recent.after("100-5", "102-0", 10)) == ["101-0", "102-0"]
+
+
+def test_a_cursor_older_than_what_is_held_is_not_served():
+    recent = _recent()
+    recent.extend(_events(100, 3))
+
+    assert recent.after("99-0", "102-0", 10) is None
+    assert recent.after("not an id", "102-0", 10) is None
+    assert _recent().after("100-0", "100-0", 10) is None  # holds nothing yet
+
+
+def test_the_oldest_events_go_once_the_bytes_pass_the_bound():
+    recent = _recent(max_bytes=5 * (200 + 100))  # five events of 100 bytes
+    recent.extend(_events(100, 8, body="x" * 100))
+
+    assert recent.after("102-0", "107-0", 10) is None
+    assert _ids(recent.after("103-0", "107-0", 10)) == ["104-0", "105-0", "106-0", "107-0"]
+
+
+def test_each_held_events_frame_is_built_once():
+    built: list[str] = []
+    recent = _recent(built=built)
+    events = _events(100, 3)
+    recent.extend(events)
+
+    frames = [recent.frame(e) for e in events + events]
+
+    assert frames == [b"100-0", b"101-0", b"102-0"] * 2
+    assert built == ["100-0", "101-0", "102-0"]
+
+
+def test_frames_of_events_not_held_are_built_each_time():
+    built: list[str] = []
+    recent = _recent(built=built)
+    recent.extend(_events(100, 3))
+    older = LoggedEvent("50-0", "D1", "{}")
+
+    recent.frame(older)
+    recent.frame(older)
+
+    assert built == ["50-0", "50-0"]
