@@ -303,7 +303,8 @@ class Bench:
             gw, target = self.start(gateway)
             started.append(gw)
             conns += self.connect(started, clients, kind)
-            phases = [(overload_rate, 10.0), (base_rate, 20.0)]
+            # Long enough after the load for a backlog served in order to be read out.
+            phases = [(overload_rate, 10.0), (base_rate, 60.0)]
             row, merged, sent = self.step(started, target, conns, phases, drain=30.0)
             return {
                 "gateway": gateway,
