@@ -138,12 +138,43 @@ class Gateway:
             samples[("gateway_gc_pause_seconds_sum", full)],
         )
 
-    def slow_clients_dropped(self) -> int | None:
-        """Clients dropped for an unsent backlog over the bound so far; None for the peer."""
+    def slow_clients(self) -> tuple[int, int] | None:
+        """Clients served from the history after falling behind, and clients dropped as too
+        slow, so far; None for the peer."""
         samples = self._metric_samples()
         if samples is None:
             return None
-        return int(samples[("gateway_slow_clients_dropped_total", ())])
+        return (
+            int(samples[("gateway_slow_clients_total", ())]),
+            int(samples[("gateway_slow_clients_dropped_total", ())]),
+        )
+
+    @contextlib.contextmanager
+    def health_probe(self, interval: float = 0.25):
+        """Time a health request every ``interval`` while the block runs: how long the
+        gateway keeps an HTTP request waiting (yields the list of seconds, None = failed)."""
+        url = self.url + ("/health" if self.name == PEER else "/healthz")
+        times: list[float | None] = []
+        stop = threading.Event()
+
+        def probe() -> None:
+            with requests.Session() as session:
+                while not stop.is_set():
+                    start = time.perf_counter()
+                    try:
+                        ok = session.get(url, timeout=30).status_code == 200
+                    except requests.RequestException:
+                        ok = False
+                    times.append(time.perf_counter() - start if ok else None)
+                    stop.wait(interval)
+
+        thread = threading.Thread(target=probe, daemon=True)
+        thread.start()
+        try:
+            yield times
+        finally:
+            stop.set()
+            thread.join()
 
 
 def start_gateway(

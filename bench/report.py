@@ -64,6 +64,13 @@ def percentile(hist: dict[int, float], q: float) -> float | None:
     return None
 
 
+def quantile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted ``values`` (nearest rank); None when there are none."""
+    if not values:
+        return None
+    return values[min(len(values) - 1, max(0, math.ceil(len(values) * q) - 1))]
+
+
 def recovery_seconds(merged: dict, overload_end_ns: int, limit_ms: float = STRICT_P99_MS):
     """Seconds from the end of an overload until every later bin's worst latency <= limit."""
     bin_ns = merged["bin_ms"] * 1e6

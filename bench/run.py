@@ -304,15 +304,23 @@ class Bench:
             started.append(gw)
             conns += self.connect(started, clients, kind)
             # Long enough after the load for a backlog served in order to be read out.
-            phases = [(overload_rate, 10.0), (base_rate, 60.0)]
-            row, merged, sent = self.step(started, target, conns, phases, drain=30.0)
+            phases = [(overload_rate, 10.0), (base_rate, 90.0)]
+            with gw.health_probe() as health:
+                row, merged, sent = self.step(started, target, conns, phases, drain=30.0)
+            slow = gw.slow_clients()
+            answered = sorted(t * 1000 for t in health if t is not None)
             return {
                 "gateway": gateway,
                 "kind": kind,
                 "clients": clients,
                 "base_events_per_s": base_rate,
                 "overload_events_per_s": overload_rate,
-                "slow_clients_dropped": gw.slow_clients_dropped(),
+                "slow_clients_caught_up": slow and slow[0],
+                "slow_clients_dropped": slow and slow[1],
+                "health_requests": len(health),
+                "health_failed": len(health) - len(answered),
+                "health_p99_ms": report.quantile(answered, 0.99),
+                "health_max_ms": answered[-1] if answered else None,
                 "recovery_s": report.recovery_seconds(merged, sent["phase_end_ns"][0]),
                 "fraction": row["fraction"],
                 "p99_ms": row["p99_ms"],
@@ -522,7 +530,8 @@ def overload(bench: Bench, plan: Plan, results: dict, kind: str, clients: int) -
         res["sustainable_msgs_per_s"] = sustainable
         print(
             f"  {gateway}: recovery {res['recovery_s']} s, delivered {res['fraction']:.4f}, "
-            f"p99 {res['p99_ms']} ms",
+            f"p99 {res['p99_ms']} ms, disconnects {res['disconnects']}, "
+            f"health p99 {res['health_p99_ms']} ms ({res['health_failed']} failed)",
             flush=True,
         )
         results["scenarios"][f"overload_{gateway}"] = res
