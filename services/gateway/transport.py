@@ -154,7 +154,7 @@ class FrameSocket(eio_socket.Socket):
         self._write(packet_frame(pkt))
 
     def send_frames(self, frames: bytes) -> bool:
-        """Write complete frames (see :func:`message_frame`) after what was sent before;
+        """Write complete frames (:meth:`FastPath.message_frame`) after what went before;
         False when this client is not on the WebSocket yet (they would not be framed)."""
         if self._try_send is None:
             return False
