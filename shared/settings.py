@@ -144,6 +144,9 @@ class Settings:
     rate_limit_writes: str = "300/minute"
     rate_limit_connects: str = "120/minute"
     rate_limits_enabled: bool = True
+    # Proxies in front of the services that set X-Forwarded-For/-Proto (the ingress): 0 when
+    # clients connect directly, since anyone can send those headers.
+    trusted_proxy_hops: int = 0
 
     shutdown_grace_seconds: int = 20
 
@@ -205,6 +208,7 @@ class Settings:
             rate_limit_writes=_read(env, "RATE_LIMIT_WRITES", "300/minute"),
             rate_limit_connects=_read(env, "RATE_LIMIT_CONNECTS", "120/minute"),
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
             shutdown_grace_seconds=_int(env, "SHUTDOWN_GRACE_SECONDS", 20, minimum=1),
         )
         values.update(overrides)

@@ -10,6 +10,7 @@ import logging
 
 import redis
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
 
@@ -125,6 +126,10 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     register_error_handlers(app)
+    if settings.trusted_proxy_hops:
+        # The client's address (rate limits) and scheme, as the ingress saw them.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     def shutdown() -> None:
         """Stop the relay (publishing what is pending) and close connections; idempotent."""

@@ -19,7 +19,7 @@ from services.api.metrics import Metrics
 
 
 def client_ip() -> str:
-    """The peer address as this process sees it (put ProxyFix in front behind a proxy)."""
+    """The client's address: the peer's, or what ``TRUSTED_PROXY_HOPS`` proxies forwarded."""
     return request.remote_addr or "unknown"
 
 

@@ -84,8 +84,12 @@ class Gateway:
         if self._limiter is None:
             return True
         try:
+            # Per deployment (key prefix), as the API's limits are, and per address.
             return self._limiter.hit(
-                self._connect_limit, "gateway-connect", remote_addr or "unknown"
+                self._connect_limit,
+                self.settings.key_prefix,
+                "gateway-connect",
+                remote_addr or "unknown",
             )
         except Exception:  # noqa: BLE001 - fail open: a Redis outage must not lock clients out
             log.warning("connection rate limit unavailable", exc_info=True)

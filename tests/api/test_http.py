@@ -61,6 +61,38 @@ def test_limit_is_per_address_across_subjects(limited_client, auth_headers):
     assert statuses == [200, 200, 429]
 
 
+@pytest.mark.parametrize(("hops", "expected"), [(1, [200, 200, 200]), (0, [200, 200, 429])])
+def test_address_limit_counts_forwarded_clients_only_behind_trusted_proxies(
+    settings, auth_headers, hops, expected
+):
+    app = create_app(
+        settings.replace(
+            rate_limits_enabled=True, rate_limit_writes="3/minute", trusted_proxy_hops=hops
+        ),
+        start_relay=False,
+    )
+    client = app.test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}  # every request comes through one proxy
+    client.post(
+        f"{BASE}/register",
+        json={"deviceSerialNumber": "RL", "deviceName": "r"},
+        headers={**auth_headers("admin"), "X-Forwarded-For": "198.51.100.1"},
+        environ_base=proxy,
+    )
+    roles = ("operator", "admin", "operator")  # no subject reaches 3; one address would
+    statuses = [
+        client.post(
+            f"{BASE}/RL/stream/toggle",
+            headers={**auth_headers(role), "X-Forwarded-For": f"203.0.113.{i}"},
+            environ_base=proxy,
+        ).status_code
+        for i, role in enumerate(roles)
+    ]
+    app.extensions["shutdown"]()
+
+    assert statuses == expected
+
+
 def test_limits_are_off_when_disabled(client, auth_headers, register):
     register("RL")
     statuses = {_toggle(client, auth_headers()).status_code for _ in range(10)}

@@ -130,3 +130,21 @@ def test_connection_attempts_over_the_rate_limit_are_refused(
     outcomes = [refused(gateway, tokens["viewer"]) for _ in range(5)]
 
     assert outcomes == [False, False, False, True, True]
+
+
+@pytest.mark.parametrize(("hops", "expected"), [(1, [False] * 5), (0, [False] * 3 + [True] * 2)])
+def test_connection_rate_limit_counts_forwarded_clients_only_behind_trusted_proxies(
+    start_gateway, process_settings, tokens, hops, expected
+):
+    gateway = start_gateway(
+        process_settings.replace(
+            rate_limits_enabled=True, rate_limit_connects="3/minute", trusted_proxy_hops=hops
+        )
+    )
+
+    outcomes = [
+        refused(gateway, tokens["viewer"], headers={"X-Forwarded-For": f"203.0.113.{i}"})
+        for i in range(5)
+    ]
+
+    assert outcomes == expected

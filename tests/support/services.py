@@ -49,6 +49,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RATE_LIMIT_WRITES": settings.rate_limit_writes,
         "RATE_LIMIT_CONNECTS": settings.rate_limit_connects,
         "RATE_LIMITS_ENABLED": str(settings.rate_limits_enabled).lower(),
+        "TRUSTED_PROXY_HOPS": str(settings.trusted_proxy_hops),
         "SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
     }
     if settings.mongodb_uri:
