@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.gateway.recent import RecentEvents
+from services.gateway.recent import EVENT_OVERHEAD, FRAME_OVERHEAD, RecentEvents
 from shared.eventlog import LoggedEvent
 
 
@@ -49,11 +49,23 @@ def test_a_cursor_older_than_what_is_held_is_not_served():
 
 
 def test_the_oldest_events_go_once_the_bytes_pass_the_bound():
-    recent = _recent(max_bytes=5 * (200 + 100))  # five events of 100 bytes
+    recent = _recent(max_bytes=5 * (EVENT_OVERHEAD + 100))  # five events of 100 bytes
     recent.extend(_events(100, 8, body="x" * 100))
 
     assert recent.after("102-0", "107-0", 10) is None
     assert _ids(recent.after("103-0", "107-0", 10)) == ["104-0", "105-0", "106-0", "107-0"]
+
+
+def test_frames_count_towards_the_bound():
+    recent = _recent(max_bytes=5 * (EVENT_OVERHEAD + 100))
+    events = _events(100, 5, body="x" * 100)
+    recent.extend(events)
+
+    recent.frame(events[-1])  # 5 bytes and the overhead: the oldest event has to go
+
+    assert FRAME_OVERHEAD > 0
+    assert recent.after("100-0", "104-0", 10) is None
+    assert _ids(recent.after("101-0", "104-0", 10)) == ["102-0", "103-0", "104-0"]
 
 
 def test_each_held_events_frame_is_built_once():
