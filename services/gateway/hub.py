@@ -84,7 +84,7 @@ class Hub:
         self._recent = None
         if settings.gateway_replay_cache_bytes:
             self._recent = RecentEvents(settings.gateway_replay_cache_bytes, self._frame)
-        # A replay pauses above half the bound at which a client is dropped.
+        # A replay pauses above half the bound past which a client is served from the log.
         self._replay_backlog = settings.gateway_max_client_backlog_bytes // 2
         self._log = event_log
         self._verifier = verifier
@@ -339,9 +339,11 @@ class Hub:
     def _catch_up(self, sid: str) -> None:
         with self._lock:
             client = self._clients.get(sid)
-            if client is None or client.replaying:
+            if client is None:
                 return
             client.falling_behind = False
+            if client.replaying:  # a resume started meanwhile: it paces the client already
+                return
             cursor = self._leave_live_delivery(client)
         self._replay(sid, cursor)
 
