@@ -78,15 +78,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     if transport.supported(settings.gateway_async_mode, settings.gateway_ws_compression):
         fast_path = transport.FastPath(socketio.server)
     gateway = Gateway(settings, socketio, fast_path)
-    transport.install(
-        socketio.server,
-        settings.gateway_async_mode,
-        settings.gateway_ws_compression,
-        max_backlog_bytes=settings.gateway_max_client_backlog_bytes,
-        on_behind=gateway.hub.fall_behind,
-        on_dropped=gateway.metrics.slow_clients_dropped.inc,
-        send_buffer_bytes=settings.gateway_socket_send_buffer_bytes,
-    )
+    if fast_path is not None:
+        fast_path.install(
+            max_backlog_bytes=settings.gateway_max_client_backlog_bytes,
+            on_behind=gateway.hub.fall_behind,
+            on_dropped=gateway.metrics.slow_clients_dropped.inc,
+            send_buffer_bytes=settings.gateway_socket_send_buffer_bytes,
+        )
     app.extensions["gateway"] = gateway
     sockets.register(socketio, gateway)
     app.register_blueprint(http.bp)

@@ -27,7 +27,7 @@ garbage collections.
   its backlog still grows past twice the bound (a client that sends requests and reads
   nothing), the connection is dropped: what one client makes the gateway hold is bounded.
 
-python-engineio has no hook for its socket class, so :func:`install` promotes each new
+python-engineio has no hook for its socket class, so :meth:`FastPath.install` promotes each new
 socket to :class:`FrameSocket` from the engine.io ``connect`` event, which fires right after
 the socket is created and before its transport starts.
 """
@@ -484,6 +484,36 @@ class FastPath:
     def __init__(self, server):
         self._server = server
 
+    def install(
+        self, *, max_backlog_bytes: int, on_behind, on_dropped, send_buffer_bytes: int
+    ) -> None:
+        """Serve the server's WebSocket clients with :class:`FrameSocket` (only where
+        :func:`supported`). ``on_behind(sid)`` is called (with the Socket.IO sid) when a
+        client's unsent backlog passes ``max_backlog_bytes``; past twice that the connection
+        is dropped and ``on_dropped()`` called. A ``send_buffer_bytes`` above 0 fixes the
+        kernel's send buffer of each client socket.
+        """
+        server, eio = self._server, self._server.eio
+        eio.frame_max_backlog = max_backlog_bytes
+        eio.frame_on_dropped = on_dropped
+
+        def behind(eio_sid: str) -> None:
+            sid = server.manager.sid_from_eio_sid(eio_sid, "/")
+            if sid is not None:
+                on_behind(sid)
+
+        eio.frame_on_behind = behind
+        eio.frame_send_buffer = send_buffer_bytes
+        on_connect = eio.handlers["connect"]
+
+        def promote_then_connect(eio_sid, environ, *args):
+            sock = eio.sockets.get(eio_sid)
+            if type(sock) is eio_socket.Socket:
+                sock.__class__ = FrameSocket
+            return on_connect(eio_sid, environ, *args)
+
+        eio.handlers["connect"] = promote_then_connect
+
     def _socket(self, sid: str):
         sock = self._server.eio.sockets.get(self._server.manager.eio_sid_from_sid(sid, "/"))
         return sock if isinstance(sock, FrameSocket) else None
@@ -507,49 +537,7 @@ class FastPath:
 
 
 def supported(async_mode: str, compression: bool) -> bool:
-    """Whether :func:`install` serves clients in this configuration."""
+    """Whether :class:`FastPath` can serve clients in this configuration: eventlet or gevent,
+    and no permessage-deflate (a compressed frame differs per connection, so it cannot be
+    shared)."""
     return async_mode in _FAST_MODES and not compression
-
-
-def install(
-    server,
-    async_mode: str,
-    compression: bool,
-    *,
-    max_backlog_bytes: int,
-    on_behind,
-    on_dropped,
-    send_buffer_bytes: int,
-) -> bool:
-    """Use :class:`FrameSocket` for the clients of ``server`` (a python-socketio Server).
-
-    Only for eventlet and gevent, and only without permessage-deflate (a compressed frame
-    differs per connection, so it cannot be shared). Returns whether it was installed;
-    :func:`batch` only has an effect when it was. ``on_behind(sid)`` is called (with the
-    Socket.IO sid) when a client's unsent backlog passes ``max_backlog_bytes``; past twice
-    that the connection is dropped and ``on_dropped()`` called. A ``send_buffer_bytes``
-    above 0 fixes the kernel's send buffer of each client socket.
-    """
-    if not supported(async_mode, compression):
-        return False
-    eio = server.eio
-    eio.frame_max_backlog = max_backlog_bytes
-    eio.frame_on_dropped = on_dropped
-
-    def behind(eio_sid: str) -> None:
-        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
-        if sid is not None:
-            on_behind(sid)
-
-    eio.frame_on_behind = behind
-    eio.frame_send_buffer = send_buffer_bytes
-    on_connect = eio.handlers["connect"]
-
-    def promote_then_connect(eio_sid, environ, *args):
-        sock = eio.sockets.get(eio_sid)
-        if type(sock) is eio_socket.Socket:
-            sock.__class__ = FrameSocket
-        return on_connect(eio_sid, environ, *args)
-
-    eio.handlers["connect"] = promote_then_connect
-    return True
