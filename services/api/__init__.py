@@ -10,8 +10,8 @@ import logging
 
 import redis
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared.proxies import trust_proxies
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     register_error_handlers(app)
-    if settings.trusted_proxy_hops:
-        # The client's address (rate limits) and scheme, as the ingress saw them.
-        hops = settings.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    trust_proxies(app, settings.trusted_proxy_hops)
 
     def shutdown() -> None:
         """Stop the relay (publishing what is pending) and close connections; idempotent."""

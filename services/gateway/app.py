@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.contract import SOCKETIO_PATH
+from shared.proxies import trust_proxies
 from shared.settings import Settings
 
 
@@ -69,11 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     if not settings.gateway_ws_compression:
         app.wsgi_app = _NoCompression(app.wsgi_app)
-    if settings.trusted_proxy_hops:
-        # The client's address (connection rate limit) and scheme (the origin check), as
-        # the ingress saw them; outermost, so the Socket.IO server sees them too.
-        hops = settings.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    trust_proxies(app, settings.trusted_proxy_hops)  # outermost: Socket.IO sees the client
     fast_path = None
     if transport.supported(settings.gateway_async_mode, settings.gateway_ws_compression):
         fast_path = transport.FastPath(socketio.server)
