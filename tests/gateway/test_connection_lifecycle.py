@@ -49,6 +49,21 @@ class RawClient:
 
 
 @pytest.fixture
+def raw_client(tokens):
+    """``raw_client(gateway, receive_buffer=None)``: a viewer's RawClient, closed after the
+    test."""
+    clients: list[RawClient] = []
+
+    def make(gateway, receive_buffer: int | None = None) -> RawClient:
+        clients.append(RawClient(gateway, tokens["viewer"], receive_buffer))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
 def fast_pings(process_settings):
     """Pings every second, a client silent for 2 s after one is gone."""
     return process_settings.replace(gateway_ping_interval=1, gateway_ping_timeout=2)
@@ -72,32 +87,28 @@ def test_client_upgrading_from_long_polling_gets_every_event_once_in_order(
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_idle_client_is_pinged_every_interval_while_it_answers(
-    mode, start_gateway, fast_pings, tokens
+    mode, start_gateway, fast_pings, raw_client
 ):
     gateway = start_gateway(fast_pings.replace(gateway_async_mode=mode))
-    client = RawClient(gateway, tokens["viewer"])
-    try:
-        for _ in range(4):
-            assert client.next_ping() == "2"
-            client.ws.send("3")
-        client.ws.send('42["subscribe",{"all":true}]')
-        assert client.next_packet() != ""  # still served after four ping rounds
-    finally:
-        client.close()
+    client = raw_client(gateway)
+    for _ in range(4):
+        assert client.next_ping() == "2"
+        client.ws.send("3")
+    client.ws.send('42["subscribe",{"all":true}]')
+    assert client.next_packet() != ""  # still served after four ping rounds
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
-def test_client_that_stops_answering_pings_is_disconnected(mode, start_gateway, fast_pings, tokens):
+def test_client_that_stops_answering_pings_is_disconnected(
+    mode, start_gateway, fast_pings, raw_client
+):
     gateway = start_gateway(fast_pings.replace(gateway_async_mode=mode))
-    client = RawClient(gateway, tokens["viewer"])
-    try:
-        wait_until(lambda: gateway.metric("gateway_connected_clients") == 1, timeout=10)
-        assert client.next_ping() == "2"  # and no pong
-        while client.next_packet() != "":  # until the server closes the connection
-            pass
-        wait_until(lambda: gateway.metric("gateway_connected_clients") == 0, timeout=10)
-    finally:
-        client.close()
+    client = raw_client(gateway)
+    wait_until(lambda: gateway.metric("gateway_connected_clients") == 1, timeout=10)
+    assert client.next_ping() == "2"  # and no pong
+    while client.next_packet() != "":  # until the server closes the connection
+        pass
+    wait_until(lambda: gateway.metric("gateway_connected_clients") == 0, timeout=10)
 
 
 # --- clients that read slower than events come --------------------------------------------
@@ -137,138 +148,120 @@ def _read_events(client: RawClient, count: int) -> list[int | str]:
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_client_that_stops_reading_is_served_from_the_history_without_losing_an_event(
-    mode, start_gateway, small_backlog, process_writer, connect, tokens, serial
+    mode, start_gateway, small_backlog, process_writer, connect, raw_client, serial
 ):
     gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
     bystander = connect(gateway)
     bystander.call("subscribe", {"all": True})
-    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
-    try:
-        _subscribe(stalled, {"all": True})  # and from here on, it reads nothing
-        for _ in range(FLOOD):
-            process_writer.write(serial, padding=PADDING)
+    stalled = raw_client(gateway, receive_buffer=4096)
+    _subscribe(stalled, {"all": True})  # and from here on, it reads nothing
+    for _ in range(FLOOD):
+        process_writer.write(serial, padding=PADDING)
 
-        # The bystander reads, but at 8 KB an event it may fall behind now and then too.
-        wait_until(lambda: gateway.metric("gateway_slow_clients_total") >= 1)
-        assert versions(bystander.wait_drone_events(FLOOD), serial) == list(range(1, FLOOD + 1))
-        assert _read_events(stalled, FLOOD) == list(range(1, FLOOD + 1))
-        process_writer.write(serial)  # once caught up, it is live again
-        assert _read_events(stalled, 1) == [FLOOD + 1]
-        assert gateway.metric("gateway_connected_clients") == 2
-        assert gateway.metric("gateway_slow_clients_dropped_total") == 0
-    finally:
-        stalled.close()
+    # The bystander reads, but at 8 KB an event it may fall behind now and then too.
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") >= 1)
+    assert versions(bystander.wait_drone_events(FLOOD), serial) == list(range(1, FLOOD + 1))
+    assert _read_events(stalled, FLOOD) == list(range(1, FLOOD + 1))
+    process_writer.write(serial)  # once caught up, it is live again
+    assert _read_events(stalled, 1) == [FLOOD + 1]
+    assert gateway.metric("gateway_connected_clients") == 2
+    assert gateway.metric("gateway_slow_clients_dropped_total") == 0
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_broadcast_during_a_slow_clients_catch_up_reaches_it_once_in_its_place(
-    mode, start_gateway, small_backlog, process_writer, tokens, serial
+    mode, start_gateway, small_backlog, process_writer, raw_client, serial
 ):
     gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
-    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
-    try:
-        _subscribe(stalled, {"droneSerial": serial})
-        half = FLOOD // 2
-        for _ in range(half):
-            process_writer.write(serial, padding=PADDING)
-        wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
-        process_writer.broadcast("maintenance at noon")
-        for _ in range(half):
-            process_writer.write(serial, padding=PADDING)
+    stalled = raw_client(gateway, receive_buffer=4096)
+    _subscribe(stalled, {"droneSerial": serial})
+    half = FLOOD // 2
+    for _ in range(half):
+        process_writer.write(serial, padding=PADDING)
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
+    process_writer.broadcast("maintenance at noon")
+    for _ in range(half):
+        process_writer.write(serial, padding=PADDING)
 
-        expected = [*range(1, half + 1), "maintenance at noon", *range(half + 1, FLOOD + 1)]
-        assert _read_events(stalled, FLOOD + 1) == expected
-        process_writer.broadcast("back live")
-        assert _read_events(stalled, 1) == ["back live"]
-    finally:
-        stalled.close()
+    expected = [*range(1, half + 1), "maintenance at noon", *range(half + 1, FLOOD + 1)]
+    assert _read_events(stalled, FLOOD + 1) == expected
+    process_writer.broadcast("back live")
+    assert _read_events(stalled, 1) == ["back live"]
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_slow_client_overtaken_by_the_history_trimming_is_dropped_to_resync(
-    mode, start_gateway, small_backlog, writer_for, tokens, serial
+    mode, start_gateway, small_backlog, writer_for, raw_client, serial
 ):
     settings = small_backlog.replace(
         gateway_async_mode=mode, event_stream_maxlen=100, gateway_replay_cache_bytes=0
     )
     gateway = start_gateway(settings)
     writer = writer_for(settings)
-    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
-    try:
-        _subscribe(stalled, {"all": True})
-        for _ in range(FLOOD):  # far more than the history keeps once it is behind
-            writer.write(serial, padding=PADDING)
-        wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
+    stalled = raw_client(gateway, receive_buffer=4096)
+    _subscribe(stalled, {"all": True})
+    for _ in range(FLOOD):  # far more than the history keeps once it is behind
+        writer.write(serial, padding=PADDING)
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
 
-        received = _read_events(stalled, FLOOD)  # until the gateway drops it
-        assert received == list(range(1, len(received) + 1))  # no gap before the drop
-        assert len(received) < FLOOD
-        wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
-        wait_until(lambda: gateway.metric("gateway_connected_clients") == 0)
-    finally:
-        stalled.close()
+    received = _read_events(stalled, FLOOD)  # until the gateway drops it
+    assert received == list(range(1, len(received) + 1))  # no gap before the drop
+    assert len(received) < FLOOD
+    wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
+    wait_until(lambda: gateway.metric("gateway_connected_clients") == 0)
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_client_that_sends_requests_and_reads_nothing_is_dropped(
-    mode, start_gateway, small_backlog, tokens
+    mode, start_gateway, small_backlog, raw_client
 ):
     gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
-    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
-    try:
-        wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
-        request = "42" + json.dumps(["subscribe", {"droneSerial": "X" * 64}])
+    stalled = raw_client(gateway, receive_buffer=4096)
+    wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
+    request = "42" + json.dumps(["subscribe", {"droneSerial": "X" * 64}])
 
-        def flood_until_dropped() -> bool:
-            with contextlib.suppress(OSError, websocket.WebSocketException):
-                for _ in range(1000):  # each answer waits unread in the gateway
-                    stalled.ws.send(request)
-            return gateway.metric("gateway_slow_clients_dropped_total") == 1
+    def flood_until_dropped() -> bool:
+        with contextlib.suppress(OSError, websocket.WebSocketException):
+            for _ in range(1000):  # each answer waits unread in the gateway
+                stalled.ws.send(request)
+        return gateway.metric("gateway_slow_clients_dropped_total") == 1
 
-        wait_until(flood_until_dropped, timeout=60)
-        wait_until(lambda: gateway.metric("gateway_connected_clients") == 0)
-    finally:
-        stalled.close()
+    wait_until(flood_until_dropped, timeout=60)
+    wait_until(lambda: gateway.metric("gateway_connected_clients") == 0)
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_fixed_kernel_send_buffer_leaves_a_slow_clients_backlog_to_the_bound(
-    mode, start_gateway, small_backlog, process_writer, tokens, serial
+    mode, start_gateway, small_backlog, process_writer, raw_client, serial
 ):
     settings = small_backlog.replace(
         gateway_async_mode=mode, gateway_socket_send_buffer_bytes=16 * 1024
     )
     gateway = start_gateway(settings)
-    stalled = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
-    try:
-        _subscribe(stalled, {"all": True})
-        for _ in range(60):  # 480 KB: a kernel left to size its buffer would take it all
-            process_writer.write(serial, padding=PADDING)
+    stalled = raw_client(gateway, receive_buffer=4096)
+    _subscribe(stalled, {"all": True})
+    for _ in range(60):  # 480 KB: a kernel left to size its buffer would take it all
+        process_writer.write(serial, padding=PADDING)
 
-        wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
-    finally:
-        stalled.close()
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_replay_longer_than_the_backlog_bound_is_paced_to_the_client(
-    mode, start_gateway, small_backlog, process_writer, tokens, serial
+    mode, start_gateway, small_backlog, process_writer, raw_client, serial
 ):
     gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
     ids = [i for _ in range(FLOOD) for i in process_writer.write(serial, padding=PADDING)]
-    client = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
-    try:
-        _subscribe(client, {"droneSerial": serial, "since": ids[0]})
+    client = raw_client(gateway, receive_buffer=4096)
+    _subscribe(client, {"droneSerial": serial, "since": ids[0]})
 
-        assert _read_events(client, FLOOD - 1) == list(range(2, FLOOD + 1))
-        assert gateway.metric("gateway_slow_clients_total") == 0
-    finally:
-        client.close()
+    assert _read_events(client, FLOOD - 1) == list(range(2, FLOOD + 1))
+    assert gateway.metric("gateway_slow_clients_total") == 0
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_ping_goes_ahead_of_the_events_queued_for_a_slow_client(
-    mode, start_gateway, process_settings, process_writer, tokens, serial
+    mode, start_gateway, process_settings, process_writer, raw_client, serial
 ):
     interval = 1
     settings = process_settings.replace(
@@ -279,20 +272,17 @@ def test_ping_goes_ahead_of_the_events_queued_for_a_slow_client(
         gateway_max_client_backlog_bytes=8 * 1024 * 1024,
     )
     gateway = start_gateway(settings)
-    client = RawClient(gateway, tokens["viewer"], receive_buffer=4096)
-    try:
-        _subscribe(client, {"all": True})
-        flood = 3000  # 3 MB, under the bound: it all waits in the gateway's queue
-        for _ in range(flood):
-            process_writer.write(serial, padding="x" * 700)
-        time.sleep(3 * interval)  # the server's ping timer: its ping is due by now
+    client = raw_client(gateway, receive_buffer=4096)
+    _subscribe(client, {"all": True})
+    flood = 3000  # 3 MB, under the bound: it all waits in the gateway's queue
+    for _ in range(flood):
+        process_writer.write(serial, padding="x" * 700)
+    time.sleep(3 * interval)  # the server's ping timer: its ping is due by now
 
-        packets = 0
-        while (packet := client.next_packet()) not in ("2", ""):
-            packets += 1
-        assert packet == "2"
-        assert packets < flood // 3  # not behind the whole queue
-        client.ws.send("3")
-        assert _read_events(client, 1)  # still served
-    finally:
-        client.close()
+    packets = 0
+    while (packet := client.next_packet()) not in ("2", ""):
+        packets += 1
+    assert packet == "2"
+    assert packets < flood // 3  # not behind the whole queue
+    client.ws.send("3")
+    assert _read_events(client, 1)  # still served
