@@ -23,12 +23,7 @@ RELAY_BLOCK_MS = 1000
 class Gateway:
     """Everything one gateway process runs besides the web server itself."""
 
-    def __init__(
-        self,
-        settings,
-        socketio,
-        fast_path=None,
-    ):
+    def __init__(self, settings, socketio, fast_path=None):
         self.settings = settings
         self.metrics = GatewayMetrics()
         self.redis = redis.Redis.from_url(
