@@ -98,7 +98,22 @@ class Hub:
         self._lock = threading.Lock()
         self._delivering: int | None = None  # the task inside ``deliver``, holding the lock
         self.position = "0-0"  # id of the newest event emitted live
+        self._live = False  # the relay has taken its starting position (``go_live``)
         self.accepting = True
+
+    def go_live(self, position: str) -> None:
+        """The relay's starting position: live delivery goes on from there."""
+        with self._lock:
+            self.position = position
+            self._live = True
+
+    def _wait_until_live(self, timeout: float = 5.0) -> bool:
+        # A subscribe answered before the relay takes its position would join at a position
+        # the relay then jumps past: the events in between would reach no one.
+        deadline = time.monotonic() + timeout
+        while not self._live and time.monotonic() < deadline:
+            self._sleep(0.01)
+        return self._live
 
     # --- connections ----------------------------------------------------------------
     def connect(self, sid: str, auth: object) -> Client:
@@ -163,6 +178,8 @@ class Hub:
         except InvalidRequest as exc:
             return {"ok": False, "error": str(exc)}
         answer: dict = {"ok": True}
+        if not self._wait_until_live():
+            return {"ok": False, "error": "event history unavailable, try again"}
         try:
             recovered = self._log.history_since(request.since).recovered if request.since else None
             with self._lock:

@@ -50,7 +50,7 @@ class EventRelay:
             try:
                 if not started:
                     # Start live from the newest event: older ones are for resuming clients.
-                    self._hub.position = self._log.last_id()
+                    self._hub.go_live(self._log.last_id())
                     started = True
                 events = self._log.read(
                     self._hub.position, count=self._batch, block_ms=self._block_ms

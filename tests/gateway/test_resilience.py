@@ -118,3 +118,27 @@ def test_shutdown_drops_the_transport_so_python_clients_reconnect(start_gateway,
 
 def _not_ready(gateway) -> bool:
     return requests.get(gateway.url + "/readyz", timeout=5).status_code == 503
+
+
+def test_subscribe_waits_until_the_relay_knows_where_live_delivery_starts(
+    restartable_redis, process_settings, start_gateway, connect, serial
+):
+    settings = process_settings.replace(redis_url=restartable_redis.url)
+    restartable_redis.stop()
+    gateway = start_gateway(settings)  # its relay cannot read where the log ends
+    client = connect(gateway)
+
+    # Answered with a position, the client would be joined where the relay later jumps past.
+    assert client.call("subscribe", {"droneSerial": serial}, timeout=15)["ok"] is False
+
+    restartable_redis.start()
+    wait_until(
+        lambda: client.call("subscribe", {"droneSerial": serial}, timeout=15)["ok"],
+        timeout=30,
+        message="subscribed once the relay is live",
+    )
+    writer = DroneEventWriter(
+        EventLog(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
+    )
+    ids = [i for _ in range(5) for i in writer.write(serial)]
+    wait_until(lambda: ids_of(client, serial) == ids, timeout=30, message="every event")
