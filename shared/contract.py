@@ -79,11 +79,19 @@ SIO_DRONE_EVENT = "drone:event"
 SIO_SYSTEM_BROADCAST = "system:broadcast"
 SIO_REFRESHED = "refreshed"
 SIO_RECONNECT = "reconnect_elsewhere"
+SIO_MISSED = "missed"  # a client that skips when behind: the events it did not get live
 
 # Events the client emits.
 SIO_SUBSCRIBE = "subscribe"
 SIO_UNSUBSCRIBE = "unsubscribe"
 SIO_REFRESH = "refresh"
+SIO_HISTORY = "history"  # a page of the event history, e.g. to fill what was ``missed``
+
+# What the gateway does with a client that reads slower than events come (``subscribe``'s
+# ``whenBehind``): serve it every event in order from the history (the default), or skip it
+# to the live position and tell it what it missed (``missed``), to fetch with ``history``.
+WHEN_BEHIND_REPLAY = "replay"
+WHEN_BEHIND_SKIP = "skip"
 
 ROOM_ALL = "all"
 

@@ -17,6 +17,11 @@ its heartbeats and misses nothing; the gateway holds no more than the bound for 
 its share of the fan-out costs nothing while it catches up. Only when the log no longer
 holds its position is the connection dropped: the client then resumes with ``since`` and
 learns ``recovered: false``.
+
+A client that subscribed with ``whenBehind: "skip"`` values the present over the past (a
+detector that must react to the latest command): once its backlog has drained it rejoins at
+the live position at once, and a ``missed`` notice tells it which part of the log it did not
+get, which it fetches with ``history`` at its own pace.
 """
 
 from __future__ import annotations
@@ -32,7 +37,12 @@ import redis
 
 from services.gateway.fastjson import RawJSON
 from services.gateway.recent import RecentEvents
-from services.gateway.subscriptions import InvalidRequest, SubscriptionRequest, parse
+from services.gateway.subscriptions import (
+    InvalidRequest,
+    SubscriptionRequest,
+    parse,
+    parse_history,
+)
 from shared import contract
 from shared.auth import AuthError, Principal, TokenVerifier
 from shared.eventlog import EventLog, LoggedEvent, parse_stream_id
@@ -56,6 +66,7 @@ class Client:
     # out of every room, and skipped by broadcasts, until the replay joins it.
     replaying: bool = False
     falling_behind: bool = False  # a catch-up is due (see ``Hub.fall_behind``)
+    skips_when_behind: bool = False  # ``whenBehind: "skip"``: skipped ahead, not replayed
 
 
 def _room(target: str) -> str:
@@ -177,6 +188,8 @@ class Hub:
             self._authorize(client, request)
         except InvalidRequest as exc:
             return {"ok": False, "error": str(exc)}
+        if request.when_behind is not None:
+            client.skips_when_behind = request.when_behind == contract.WHEN_BEHIND_SKIP
         answer: dict = {"ok": True}
         if not self._wait_until_live():
             return {"ok": False, "error": "event history unavailable, try again"}
@@ -348,7 +361,7 @@ class Hub:
         if client is None or client.replaying or client.falling_behind:
             return
         if self._delivering == threading.get_ident():
-            self._spawn(self._replay, sid, self._leave_live_delivery(client))
+            self._spawn(self._serve_behind, sid, self._leave_live_delivery(client))
         else:
             client.falling_behind = True
             self._spawn(self._catch_up, sid)
@@ -362,7 +375,30 @@ class Hub:
             if client.replaying:  # a resume started meanwhile: it paces the client already
                 return
             cursor = self._leave_live_delivery(client)
-        self._replay(sid, cursor)
+        self._serve_behind(sid, cursor)
+
+    def _serve_behind(self, sid: str, cursor: str) -> None:
+        client = self._clients.get(sid)
+        if client is not None and client.skips_when_behind:
+            self._skip_ahead(sid, cursor)
+        else:
+            self._replay(sid, cursor)
+
+    def _skip_ahead(self, sid: str, cursor: str) -> None:
+        """Once the client has drained its backlog, join it to live delivery at the live
+        position, first telling it the events after ``cursor`` it did not get (``missed``)."""
+        self._wait_for_drain(sid)
+        with self._lock:
+            client = self._clients.get(sid)
+            if client is None or not client.replaying:
+                return
+            if self.position != cursor:
+                # Under the lock: the notice goes out before any event after ``until``.
+                missed = {"after": cursor, "until": self.position}
+                self.emit_to(sid, contract.SIO_MISSED, missed)
+                self._metrics.slow_clients_skipped.inc()
+            self._stop_replaying(client)
+            self._join(client, frozenset(client.subscriptions))
 
     def _leave_live_delivery(self, client: Client) -> str:
         """Take a slow client out of the rooms (the lock held); returns where its replay
@@ -437,14 +473,44 @@ class Hub:
             cursor = batch[-1].id if len(batch) == self._replay_batch else live
             self._sleep(0)  # let live delivery and other clients run between batches
 
-    def _read_after(self, cursor: str, live: str) -> list[LoggedEvent] | None:
+    def history(self, sid: str, payload: object) -> dict:
+        """Handle ``history``: write the client the events of a page of the log that its
+        subscriptions take, as they were delivered live, and answer where the next page
+        starts (``next``; None when the page reached ``until`` or the live position)."""
+        client = self._clients.get(sid)
+        if client is None:
+            return {"ok": False, "error": "not connected"}
+        try:
+            request = parse_history(payload, max_limit=self._replay_batch)
+        except InvalidRequest as exc:
+            return {"ok": False, "error": str(exc)}
+        # Never past what this replica delivered live: a later event may still come live.
+        until = self.position
+        if request.until is not None and parse_stream_id(request.until) < parse_stream_id(until):
+            until = request.until
+        try:
+            page = self._read_after(request.after, until, request.limit)
+        except redis.RedisError:
+            log.warning("event history unavailable for a history request", exc_info=True)
+            return {"ok": False, "error": "event history unavailable, try again"}
+        if page is None:
+            return {"ok": True, "recovered": False, "next": None}
+        self._write_replayed(sid, [e for e in page if _wanted(client.subscriptions, e)])
+        self._metrics.replayed.inc(len(page))
+        full = len(page) == request.limit and page[-1].id != until
+        return {"ok": True, "recovered": True, "next": page[-1].id if full else None}
+
+    def _read_after(
+        self, cursor: str, live: str, count: int | None = None
+    ) -> list[LoggedEvent] | None:
         """The next page of a replay: from memory when it reaches back that far, else from
         Redis; None when the log no longer holds every event after ``cursor``."""
+        count = count or self._replay_batch
         if self._recent is not None:
-            page = self._recent.after(cursor, live, self._replay_batch)
+            page = self._recent.after(cursor, live, count)
             if page is not None:
                 return page
-        page = self._log.range_after(cursor, self._replay_batch, until=live)
+        page = self._log.range_after(cursor, count, until=live)
         # Read first, then check: the log may be trimmed past the cursor while a slow
         # client catches up, and a page read after that would hide a gap.
         return page if self._log.history_since(cursor).recovered else None

@@ -53,6 +53,12 @@ class GatewayMetrics:
             "GATEWAY_MAX_CLIENT_BACKLOG_BYTES",
             registry=self.registry,
         )
+        self.slow_clients_skipped = Counter(
+            "gateway_slow_clients_skipped_total",
+            "Slow clients that asked to skip (whenBehind: skip) joined at the live position "
+            "and told what they missed",
+            registry=self.registry,
+        )
         self.slow_clients_dropped = Counter(
             "gateway_slow_clients_dropped_total",
             "Connections of slow clients closed: their backlog passed twice the bound, or "

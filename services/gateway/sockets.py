@@ -50,6 +50,10 @@ def register(socketio, gateway) -> None:
     def on_unsubscribe(*args):
         return hub.unsubscribe(request.sid, _single(args))
 
+    @socketio.on(contract.SIO_HISTORY)
+    def on_history(*args):
+        return hub.history(request.sid, _single(args))
+
     @socketio.on(contract.SIO_REFRESH)
     def on_refresh(*args):
         return hub.refresh(request.sid, _single(args))

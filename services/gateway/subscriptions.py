@@ -2,18 +2,20 @@
 
 A payload names its targets in exactly one of three contract shapes (``{"all": true}``,
 ``{"droneSerial": "X"}``, ``{"droneSerials": [...]}``); ``subscribe`` may add ``since``
-(resume after an event id) and ``snapshot`` (answer with current state).
+(resume after an event id), ``snapshot`` (answer with current state) and ``whenBehind``
+(what to do when the client reads too slowly). ``history`` asks for a page of the log.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from shared.contract import ALL, is_valid_serial
+from shared.contract import ALL, WHEN_BEHIND_REPLAY, WHEN_BEHIND_SKIP, is_valid_serial
 from shared.eventlog import parse_stream_id
 
 TARGET_KEYS = ("all", "droneSerial", "droneSerials")
-SUBSCRIBE_OPTIONS = ("since", "snapshot")
+SUBSCRIBE_OPTIONS = ("since", "snapshot", "whenBehind")
+HISTORY_FIELDS = ("after", "until", "limit")
 
 
 class InvalidRequest(ValueError):
@@ -27,6 +29,7 @@ class SubscriptionRequest:
     targets: frozenset[str]
     since: str | None = None
     snapshot: bool = False
+    when_behind: str | None = None  # None: as before (a new connection replays)
 
     @property
     def wants_all(self) -> bool:
@@ -42,10 +45,7 @@ def parse(payload: object, *, allow_options: bool, max_serials: int) -> Subscrip
     if not isinstance(payload, dict):
         raise InvalidRequest("payload must be an object")
     allowed = TARGET_KEYS + (SUBSCRIBE_OPTIONS if allow_options else ())
-    unknown = [key for key in payload if key not in allowed]
-    if unknown:
-        shown = ", ".join(repr(str(k)[:40]) for k in unknown[:5])
-        raise InvalidRequest(f"unknown field(s): {shown}")
+    _reject_unknown(payload, allowed)
     present = [key for key in TARGET_KEYS if key in payload]
     if len(present) != 1:
         raise InvalidRequest("give exactly one of 'all', 'droneSerial' or 'droneSerials'")
@@ -57,7 +57,42 @@ def parse(payload: object, *, allow_options: bool, max_serials: int) -> Subscrip
     snapshot = payload.get("snapshot", False)
     if not isinstance(snapshot, bool):
         raise InvalidRequest("'snapshot' must be true or false")
-    return SubscriptionRequest(frozenset(targets), since, snapshot)
+    when_behind = payload.get("whenBehind")
+    if when_behind is not None and when_behind not in (WHEN_BEHIND_REPLAY, WHEN_BEHIND_SKIP):
+        raise InvalidRequest(f"'whenBehind' must be {WHEN_BEHIND_REPLAY!r} or {WHEN_BEHIND_SKIP!r}")
+    return SubscriptionRequest(frozenset(targets), since, snapshot, when_behind)
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryRequest:
+    """A page of the log: events after ``after`` up to ``until`` (inclusive), at most ``limit``."""
+
+    after: str
+    until: str | None
+    limit: int
+
+
+def parse_history(payload: object, *, max_limit: int) -> HistoryRequest:
+    """Validate a ``history`` payload and return the request, or raise :class:`InvalidRequest`."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest("payload must be an object")
+    _reject_unknown(payload, HISTORY_FIELDS)
+    after, until = payload.get("after"), payload.get("until")
+    if parse_stream_id(after) is None:
+        raise InvalidRequest("'after' must be an event id such as '1764252000123-0'")
+    if until is not None and parse_stream_id(until) is None:
+        raise InvalidRequest("'until' must be an event id such as '1764252000123-0'")
+    limit = payload.get("limit", max_limit)
+    if type(limit) is not int or not 1 <= limit <= max_limit:
+        raise InvalidRequest(f"'limit' must be a whole number from 1 to {max_limit}")
+    return HistoryRequest(after, until, limit)
+
+
+def _reject_unknown(payload: dict, allowed: tuple[str, ...]) -> None:
+    unknown = [key for key in payload if key not in allowed]
+    if unknown:
+        shown = ", ".join(repr(str(k)[:40]) for k in unknown[:5])
+        raise InvalidRequest(f"unknown field(s): {shown}")
 
 
 def _targets(key: str, value: object, max_serials: int) -> set[str]:

@@ -286,3 +286,79 @@ def test_ping_goes_ahead_of_the_events_queued_for_a_slow_client(
     assert packets < flood // 3  # not behind the whole queue
     client.ws.send("3")
     assert _read_events(client, 1)  # still served
+
+
+# --- clients that skip ahead when behind (whenBehind: "skip") -------------------------------
+def _read_until(client: RawClient, done) -> list[tuple[str, object]]:
+    """Events and acks as ``(name, data)`` (acks as ``("ack", answer)``, drone events as
+    ``("drone", (id, version))``), answering pings, up to the first that ``done`` holds for."""
+    items: list[tuple[str, object]] = []
+    while packet := client.next_packet():
+        if packet == "2":
+            client.ws.send("3")
+            continue
+        if packet.startswith("42"):
+            name, data = json.loads(packet[2:])
+            if name == "drone:event":
+                name, data = "drone", (data["id"], data["version"])
+            item = (name, data)
+        elif packet.startswith("43"):
+            item = ("ack", json.loads(packet[packet.index("[") :])[0])
+        else:
+            continue
+        items.append(item)
+        if done(item):
+            break
+    return items
+
+
+def _skip_through_a_flood(gateway, client: RawClient, writer, serial):
+    """Flood a client that skips when behind and read on: the events it got before the
+    ``missed`` notice, the notice, and the live events after it up to one more event."""
+    _subscribe(client, {"all": True, "whenBehind": "skip"})
+    ids = [i for _ in range(FLOOD) for i in writer.write(serial, padding=PADDING)]
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") >= 1)
+    before = _read_until(client, lambda item: item[0] == "missed")
+    notice = before.pop()[1]
+    ids += writer.write(serial)
+    after = _read_until(client, lambda item: item == ("drone", (ids[-1], FLOOD + 1)))
+    return ids, [d for _, d in before], notice, [d for _, d in after]
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_slow_client_that_skips_rejoins_live_and_is_told_what_it_missed(
+    mode, start_gateway, small_backlog, process_writer, raw_client, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    stalled = raw_client(gateway, receive_buffer=4096)
+
+    ids, before, notice, after = _skip_through_a_flood(gateway, stalled, process_writer, serial)
+
+    received = before + after
+    assert [v for _, v in before] == list(range(1, len(before) + 1))  # in order up to the gap
+    assert notice == {"after": ids[len(before) - 1], "until": notice["until"]}
+    resumed = ids.index(notice["until"]) + 1
+    assert [i for i, _ in after] == ids[resumed:]  # live again right after the gap
+    assert len(received) < FLOOD  # the gap was skipped, not queued
+    assert gateway.metric("gateway_slow_clients_skipped_total") >= 1
+    assert gateway.metric("gateway_slow_clients_dropped_total") == 0
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_what_a_skipping_client_missed_comes_from_the_history_exactly_once(
+    mode, start_gateway, small_backlog, process_writer, raw_client, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    stalled = raw_client(gateway, receive_buffer=4096)
+    ids, before, notice, after = _skip_through_a_flood(gateway, stalled, process_writer, serial)
+
+    fetched, cursor = [], notice["after"]
+    while cursor is not None:
+        request = {"after": cursor, "until": notice["until"], "limit": 4}
+        stalled.ws.send("421" + json.dumps(["history", request]))
+        page = _read_until(stalled, lambda item: item[0] == "ack")
+        cursor = page.pop()[1]["next"]
+        fetched += [d for name, d in page if name == "drone"]
+
+    every_event = list(zip(ids, range(1, FLOOD + 2), strict=True))
+    assert sorted(before + fetched + after, key=lambda d: d[1]) == every_event
