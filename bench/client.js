@@ -12,6 +12,10 @@
 // writes through the API). process.hrtime.bigint() reads the same clock as Python's
 // time.monotonic_ns() on Linux; the harness checks that with the `clock` command.
 //
+// BENCH_WHEN_BEHIND=skip subscribes with {whenBehind: "skip"}: on a `missed` notice the
+// socket fetches the gap with `history`, one page at a time. Events of a gap count as
+// `recovered`, apart from the live ones: they have their own tally and no latency.
+//
 // stdin, one command a line:  reset <run> | stats | clock | quit
 // stdout: one JSON object a line (`ready` once connected, then one answer per command).
 'use strict';
@@ -27,6 +31,8 @@ const TOKEN = process.env.BENCH_TOKEN || '';
 const PATH = '/ws/events';
 const CONNECT_TIMEOUT_MS = 30000;
 const REQUEST_ID = /^bench-(\d+)-(\d+)$/;
+const SKIP = process.env.BENCH_WHEN_BEHIND === 'skip';
+const HISTORY_PAGE = 100; // small pages: a live event waits behind one page per socket at most
 
 if (!URL_ || !(CLIENTS > 0) || !['sio', 'sio-nd'].includes(KIND)) {
   process.stderr.write('usage: node client.js URL CLIENTS sio|sio-nd [CONCURRENCY]\n');
@@ -67,6 +73,19 @@ class RunStats {
     this.lastVersion = new Array(CLIENTS); // per client: Map serial -> last version
     this.binCount = [];
     this.binMax = [];
+    this.recovered = 0; // events of gaps fetched with `history` (BENCH_WHEN_BEHIND=skip)
+    this.missed = 0; // `missed` notices
+    this.recoveredLastNs = 0;
+  }
+
+  recover(idx, event) {
+    if (!this.firstTime(idx, event)) {
+      this.duplicates++;
+      return;
+    }
+    this.recovered++;
+    this.perClient[idx]++;
+    this.recoveredLastNs = now();
   }
 
   firstTime(idx, event) {
@@ -144,6 +163,7 @@ class RunStats {
       first_recv_ns: this.firstNs, last_recv_ns: this.lastNs, start_ns: this.startNs,
       hist, bin_ms: BIN_NS / 1e6, bin_count: this.binCount,
       bin_max_ms: this.binMax.map((v) => v / 1e6), now_ns: now(),
+      recovered: this.recovered, missed: this.missed, recovered_last_ns: this.recoveredLastNs,
     };
   }
 }
@@ -163,13 +183,44 @@ function sendInfo(event) {
   return null;
 }
 
-function onDroneEvent(idx, event) {
+// "1764252000123-4" as [1764252000123, 4]; `before(a, b)`: a is an older id than b.
+function idKey(id) {
+  const dash = id.indexOf('-');
+  return [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+}
+const before = (a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+function onDroneEvent(idx, event, gaps) {
   const info = event && sendInfo(event);
   if (!info || info[0] !== stats.run) {
     stats.stale++;
     return;
   }
+  // Only the gap being fetched can send events of its range; live ones are never in it.
+  const gap = gaps.fetching;
+  if (gap && typeof event.id === 'string') {
+    const key = idKey(event.id);
+    if (before(gap.after, key) && !before(gap.until, key)) {
+      stats.recover(idx, event);
+      return;
+    }
+  }
   stats.record(idx, event, info[1]);
+}
+
+// Fetch the gaps of `missed` notices with `history`, oldest first, one page at a time.
+function fetchGaps(socket, gaps) {
+  if (gaps.fetching || gaps.queue.length === 0) return;
+  const gap = gaps.queue.shift();
+  gaps.fetching = { after: idKey(gap.after), until: idKey(gap.until) };
+  const page = (after) => {
+    socket.emit('history', { after, until: gap.until, limit: HISTORY_PAGE }, (answer) => {
+      if (answer && answer.ok && answer.next) return page(answer.next);
+      gaps.fetching = null;
+      fetchGaps(socket, gaps);
+    });
+  };
+  page(gap.after);
 }
 
 function openSocket(idx, done) {
@@ -191,7 +242,14 @@ function openSocket(idx, done) {
       done(err);
     }
   };
-  socket.on('connected', () => socket.emit('subscribe', { all: true }));
+  const gaps = { queue: [], fetching: null };
+  const subscription = SKIP ? { all: true, whenBehind: 'skip' } : { all: true };
+  socket.on('connected', () => socket.emit('subscribe', subscription));
+  socket.on('missed', (gap) => {
+    stats.missed++;
+    gaps.queue.push(gap);
+    fetchGaps(socket, gaps);
+  });
   socket.on('subscribed', (reply) => {
     if (reply && reply.ok === false) settle(new Error(`subscribe refused: ${reply.error}`));
     else if (!subscribed) {
@@ -200,7 +258,7 @@ function openSocket(idx, done) {
       settle(null);
     }
   });
-  socket.on('drone:event', (event) => onDroneEvent(idx, event));
+  socket.on('drone:event', (event) => onDroneEvent(idx, event, gaps));
   socket.on('connect_error', (err) => settle(err));
   socket.on('disconnect', () => {
     if (subscribed) {

@@ -297,9 +297,18 @@ def ensure_client_modules() -> None:
 class ClientProcess:
     """One ``node bench/client.js`` process; talks JSON lines over its stdin/stdout."""
 
-    def __init__(self, procs: Processes, url: str, clients: int, kind: str, token: str, name: str):
+    def __init__(
+        self,
+        procs: Processes,
+        url: str,
+        clients: int,
+        kind: str,
+        token: str,
+        name: str,
+        when_behind: str = "replay",
+    ):
         self.clients = clients
-        env = dict(os.environ, BENCH_TOKEN=token)
+        env = dict(os.environ, BENCH_TOKEN=token, BENCH_WHEN_BEHIND=when_behind)
         self.proc = procs.spawn(
             name,
             ["node", str(BENCH / "client.js"), url, str(clients), kind],

@@ -119,7 +119,9 @@ class Bench:
             return pubsub_sender(self.client)
         return eventlog_sender(self.client, target, run)
 
-    def connect(self, gateways: list[Gateway], clients: int, kind: str) -> list[ClientProcess]:
+    def connect(
+        self, gateways: list[Gateway], clients: int, kind: str, when_behind: str = "replay"
+    ) -> list[ClientProcess]:
         """Spread ``clients`` over the gateways and client processes; wait until subscribed."""
         per_gateway = [clients // len(gateways)] * len(gateways)
         per_gateway[0] += clients - sum(per_gateway)
@@ -130,7 +132,13 @@ class Bench:
                 share = count // nproc + (1 if i < count % nproc else 0)
                 started.append(
                     ClientProcess(
-                        self.procs, gw.url, share, kind, self.token, f"client-{gw.port}-{i}"
+                        self.procs,
+                        gw.url,
+                        share,
+                        kind,
+                        self.token,
+                        f"client-{gw.port}-{i}",
+                        when_behind,
                     )
                 )
         ready = [c.expect("ready", timeout=60 + clients / 50) for c in started]
@@ -229,9 +237,10 @@ class Bench:
         while True:
             merged = report.merge_stats([c.ask("stats", "stats") for c in clients])
             now = time.monotonic()
-            if merged["received"] != last:
-                last, last_change = merged["received"], now
-            if merged["received"] >= expected or now > deadline or now - last_change > 2.0:
+            got = merged["received"] + merged["recovered"]
+            if got != last:
+                last, last_change = got, now
+            if got >= expected or now > deadline or now - last_change > 2.0:
                 return merged
             time.sleep(0.25)
 
@@ -296,23 +305,31 @@ class Bench:
 
     # --- scenarios ------------------------------------------------------------------
     def overload(
-        self, gateway: str, kind: str, clients: int, overload_rate: float, base_rate: float
+        self,
+        gateway: str,
+        kind: str,
+        clients: int,
+        overload_rate: float,
+        base_rate: float,
+        when_behind: str = "replay",
     ) -> dict:
         """``overload_rate`` events/s for 10 s, then ``base_rate``: time to recover."""
         with self.running() as (started, conns):
             gw, target = self.start(gateway)
             started.append(gw)
-            conns += self.connect(started, clients, kind)
+            conns += self.connect(started, clients, kind, when_behind)
             # Long enough after the load for a backlog served in order to be read out.
             phases = [(overload_rate, 10.0), (base_rate, 90.0)]
             with gw.health_probe() as health:
                 row, merged, sent = self.step(started, target, conns, phases, drain=30.0)
             slow = gw.slow_clients()
             answered = sorted(t * 1000 for t in health if t is not None)
+            end_ns = sent["phase_end_ns"][0]
             return {
                 "gateway": gateway,
                 "kind": kind,
                 "clients": clients,
+                "when_behind": when_behind,
                 "base_events_per_s": base_rate,
                 "overload_events_per_s": overload_rate,
                 "slow_clients_caught_up": slow and slow[0],
@@ -321,8 +338,14 @@ class Bench:
                 "health_failed": len(health) - len(answered),
                 "health_p99_ms": report.quantile(answered, 0.99),
                 "health_max_ms": answered[-1] if answered else None,
-                "recovery_s": report.recovery_seconds(merged, sent["phase_end_ns"][0]),
+                "recovery_s": report.recovery_seconds(merged, end_ns),
                 "fraction": row["fraction"],
+                # whenBehind "skip": the gaps, and what the clients fetched of them with
+                # ``history`` (not in the latency figures), and when the last came in.
+                "missed_notices": merged["missed"],
+                "fraction_recovered": merged["recovered"] / row["expected"],
+                "history_filled_s": merged["recovered_last_ns"]
+                and round((merged["recovered_last_ns"] - end_ns) / 1e9, 2),
                 "p99_ms": row["p99_ms"],
                 "max_ms": row["max_ms"],
                 "rss_mb_after": row["rss_mb"],
@@ -444,7 +467,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     return args, plan
 
 
-SCENARIOS = ("two", "big", "e2e", "overload")
+SCENARIOS = ("two", "big", "e2e", "overload", "overload-skip")
 
 
 def scenarios(bench: Bench, plan: Plan, results: dict, names=SCENARIOS) -> None:
@@ -460,6 +483,8 @@ def scenarios(bench: Bench, plan: Plan, results: dict, names=SCENARIOS) -> None:
         end_to_end(bench, results, mode, kind, clients)
     if "overload" in names:
         overload(bench, plan, results, kind, clients)
+    if "overload-skip" in names:
+        overload(bench, plan, results, kind, clients, when_behind="skip")
 
 
 def end_to_end(bench: Bench, results: dict, mode: str, kind: str, clients: int) -> None:
@@ -516,25 +541,36 @@ def big_clients(bench: Bench, plan: Plan, results: dict, mode: str, kind: str) -
         }
 
 
-def overload(bench: Bench, plan: Plan, results: dict, kind: str, clients: int) -> None:
+def overload(
+    bench: Bench, plan: Plan, results: dict, kind: str, clients: int, when_behind="replay"
+) -> None:
     """20x the sustainable rate for 10 s, then the first rate step: time to recover.
 
     Sustainable = ``--overload-of``, else the peer's strict rate in this run (else the best
-    gateway's, else the first step), so every gateway gets the same load.
+    gateway's, else the first step), so every gateway gets the same load. With
+    ``when_behind="skip"`` the clients ask to skip ahead when behind and fetch the gaps from
+    the history (our gateways only: the peer has no history).
     """
     sustainable = plan.overload_of or _sustainable_rate(results, kind, clients) or plan.rates[0]
     overload_rate, base = 20 * sustainable / clients, plan.rates[0] / clients
-    print(f"scenario: overload 20x {sustainable:,.0f} msg/s for 10 s", flush=True)
-    for gateway in plan.modes + ([report.PEER] if plan.peer else []):
-        res = bench.overload(gateway, kind, clients, overload_rate, base)
+    skip = when_behind == "skip"
+    print(
+        f"scenario: overload 20x {sustainable:,.0f} msg/s for 10 s"
+        + (", clients skip when behind" if skip else ""),
+        flush=True,
+    )
+    for gateway in plan.modes + ([report.PEER] if plan.peer and not skip else []):
+        res = bench.overload(gateway, kind, clients, overload_rate, base, when_behind)
         res["sustainable_msgs_per_s"] = sustainable
         print(
-            f"  {gateway}: recovery {res['recovery_s']} s, delivered {res['fraction']:.4f}, "
+            f"  {gateway}: recovery {res['recovery_s']} s, delivered {res['fraction']:.4f}"
+            f" live + {res['fraction_recovered']:.4f} from the history"
+            f" ({res['missed_notices']} gaps, filled {res['history_filled_s']} s after), "
             f"p99 {res['p99_ms']} ms, disconnects {res['disconnects']}, "
             f"health p99 {res['health_p99_ms']} ms ({res['health_failed']} failed)",
             flush=True,
         )
-        results["scenarios"][f"overload_{gateway}"] = res
+        results["scenarios"][f"overload{'_skip' if skip else ''}_{gateway}"] = res
 
 
 def _sustainable_rate(results: dict, kind: str, clients: int) -> float | None:
