@@ -8,6 +8,7 @@ one shared ping task); these tests hold it to the Engine.IO protocol the clients
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
 import time
@@ -218,11 +219,17 @@ def test_client_that_sends_requests_and_reads_nothing_is_dropped(
     gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
     stalled = raw_client(gateway, receive_buffer=4096)
     wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
-    request = "42" + json.dumps(["subscribe", {"droneSerial": "X" * 64}])
+    # Each subscribe adds a drone, and each answer lists them all: a few hundred small
+    # requests leave megabytes of answers unread. (A flood of thousands would stall in TCP
+    # first: the full receive buffer of a client that never reads drops the segments that
+    # carry the gateway's ACKs too, and the retransmissions back off for minutes.)
+    requests = (
+        "42" + json.dumps(["subscribe", {"droneSerial": f"X{n:063d}"}]) for n in range(1000)
+    )
 
     def flood_until_dropped() -> bool:
         with contextlib.suppress(OSError, websocket.WebSocketException):
-            for _ in range(1000):  # each answer waits unread in the gateway
+            for request in itertools.islice(requests, 20):
                 stalled.ws.send(request)
         return gateway.metric("gateway_slow_clients_dropped_total") == 1
 
