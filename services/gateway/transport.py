@@ -128,6 +128,7 @@ class FrameSocket(eio_socket.Socket):
     _behind = False  # the backlog passed the bound and has not fallen back to half of it
     _urgent = None  # a ping frame the writer sends before the next of what is queued
     _tcp = None  # the TCP socket under the WebSocket
+    _max_backlog = None  # this client's own bound and send buffer (``limit_in_flight``)
     _writer_task = None
     _finished = False  # the WebSocket is closed: nothing more goes out
 
@@ -164,6 +165,24 @@ class FrameSocket(eio_socket.Socket):
             self._write(frames)
         return True
 
+    def _bound(self) -> int:
+        return self._max_backlog or self.server.frame_max_backlog
+
+    def limit_in_flight(self, max_bytes: int | None) -> None:
+        """Hold at most ``max_bytes`` for this client, in the queue and in the kernel's send
+        buffer each (None: the server's bound and buffer again)."""
+        self._max_backlog = max_bytes
+        if self._tcp is not None:
+            self._set_send_buffer()
+
+    def _set_send_buffer(self) -> None:
+        size = self._max_backlog or self.server.frame_send_buffer
+        if size:
+            # A fixed size also turns off the kernel's growing of it (up to 4 MiB on Linux),
+            # which would keep a slow client's backlog out of sight of the backlog bound.
+            with contextlib.suppress(OSError):
+                self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
     def flush(self) -> None:
         """Write the messages held back by :func:`batch`."""
         frames, self._held_frames = self._held_frames, None
@@ -183,13 +202,14 @@ class FrameSocket(eio_socket.Socket):
                 return
             data = data[sent:]
         self._backlog += len(data)
-        bound = self.server.frame_max_backlog
-        if self._behind and self._backlog > 2 * bound:
+        # A client's own, smaller bound (``limit_in_flight``) moves it off live delivery
+        # sooner; the server's bound still decides when it is dropped.
+        if self._behind and self._backlog > 2 * self.server.frame_max_backlog:
             self._drop_slow_client()
             return
         self.queue.put(Frames(data))
         self._start_writer()
-        if self._backlog > bound and not self._behind:
+        if self._backlog > self._bound() and not self._behind:
             self._behind = True
             self.server.frame_on_behind(self.sid)
 
@@ -230,9 +250,14 @@ class FrameSocket(eio_socket.Socket):
                     if self._urgent is None:
                         return  # all written; the next backlog starts a new writer
                     continue
-                data, end = self._take_queued()
+                data, end, counted = self._take_queued()
                 if data:
                     self._sendall(data)
+                # Only now: bytes still being written wait for the client as much as queued
+                # ones (one queued item can be a whole replay page).
+                self._backlog -= counted
+                if self._behind and self._backlog <= self._bound() // 2:
+                    self._behind = False
                 if end:
                     break
         except Exception:  # noqa: BLE001 - a broken connection: close it, as engine.io does
@@ -241,9 +266,9 @@ class FrameSocket(eio_socket.Socket):
             self._writing = False
         self._finish()
 
-    def _take_queued(self) -> tuple[bytes, bool]:
-        """About ``WRITE_CHUNK`` of what is queued, framed, and whether the end marker
-        (None) came."""
+    def _take_queued(self) -> tuple[bytes, bool, int]:
+        """About ``WRITE_CHUNK`` of what is queued, framed; whether the end marker (None)
+        came; and how many of the bytes count in the backlog."""
         queue, frames, size, backlog = self.queue, [], 0, 0
         end = False
         while size < WRITE_CHUNK and queue.qsize():
@@ -257,10 +282,7 @@ class FrameSocket(eio_socket.Socket):
             size += len(data)
             if type(item) is Frames:
                 backlog += len(data)
-        self._backlog -= backlog
-        if self._behind and self._backlog <= self.server.frame_max_backlog // 2:
-            self._behind = False
-        return b"".join(frames), end
+        return b"".join(frames), end, backlog
 
     def _finish(self) -> None:
         """Close the WebSocket (the reader then ends the session) and drop what is queued."""
@@ -311,13 +333,7 @@ class FrameSocket(eio_socket.Socket):
         self.connected = self.upgraded = True
         self._ws = ws
         self._sendall, self._try_send, self._tcp = writers
-        if self.server.frame_send_buffer:
-            # A fixed size also turns off the kernel's growing of it (up to 4 MiB on Linux),
-            # which would keep a slow client's backlog out of sight of the backlog bound.
-            with contextlib.suppress(OSError):
-                self._tcp.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_SNDBUF, self.server.frame_send_buffer
-                )
+        self._set_send_buffer()
         self._write_queued()  # the open packet, the connect reply, what polling left
         self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
         self._read(ws)
@@ -522,6 +538,12 @@ class FastPath:
         """Bytes waiting unsent for the client ``sid`` (0 if unknown)."""
         sock = self._socket(sid)
         return sock._backlog if sock else 0
+
+    def limit_in_flight(self, sid: str, max_bytes: int | None) -> None:
+        """See :meth:`FrameSocket.limit_in_flight`; nothing for a client not served here."""
+        sock = self._socket(sid)
+        if sock is not None:
+            sock.limit_in_flight(max_bytes)
 
     def write_frames(self, sid: str, frames: bytes) -> bool:
         """Write frames to the client ``sid``; False when it cannot take them as such
