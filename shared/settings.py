@@ -131,6 +131,7 @@ class Settings:
     gateway_max_connections: int = 20_000
     gateway_max_client_backlog_bytes: int = 1024 * 1024
     gateway_socket_send_buffer_bytes: int = 256 * 1024
+    gateway_skip_in_flight_bytes: int = 16 * 1024
     gateway_replay_cache_bytes: int = 64 * 1024 * 1024
 
     # Security
@@ -194,6 +195,9 @@ class Settings:
             ),
             gateway_socket_send_buffer_bytes=_int(
                 env, "GATEWAY_SOCKET_SEND_BUFFER_BYTES", 256 * 1024, minimum=0
+            ),
+            gateway_skip_in_flight_bytes=_int(
+                env, "GATEWAY_SKIP_IN_FLIGHT_BYTES", 16 * 1024, minimum=1024
             ),
             gateway_replay_cache_bytes=_int(
                 env, "GATEWAY_REPLAY_CACHE_BYTES", 64 * 1024 * 1024, minimum=0

@@ -97,6 +97,7 @@ class Hub:
             self._recent = RecentEvents(settings.gateway_replay_cache_bytes, self._frame)
         # A replay pauses above half the bound past which a client is served from the log.
         self._replay_backlog = settings.gateway_max_client_backlog_bytes // 2
+        self._skip_in_flight = settings.gateway_skip_in_flight_bytes
         self._log = event_log
         self._verifier = verifier
         self._metrics = metrics
@@ -190,6 +191,11 @@ class Hub:
             return {"ok": False, "error": str(exc)}
         if request.when_behind is not None:
             client.skips_when_behind = request.when_behind == contract.WHEN_BEHIND_SKIP
+            if self._fast is not None:
+                # What waits for a client adds to the age of its next live event: one that
+                # prefers the newest keeps little waiting, and is skipped ahead past that.
+                limit = self._skip_in_flight if client.skips_when_behind else None
+                self._fast.limit_in_flight(sid, limit)
         answer: dict = {"ok": True}
         if not self._wait_until_live():
             return {"ok": False, "error": "event history unavailable, try again"}
@@ -387,7 +393,7 @@ class Hub:
     def _skip_ahead(self, sid: str, cursor: str) -> None:
         """Once the client has drained its backlog, join it to live delivery at the live
         position, first telling it the events after ``cursor`` it did not get (``missed``)."""
-        self._wait_for_drain(sid)
+        self._wait_for_drain(sid, 0)  # all of it: what still waits delays the live events
         with self._lock:
             client = self._clients.get(sid)
             if client is None or not client.replaying:
@@ -537,12 +543,14 @@ class Hub:
     def _frame(self, event: LoggedEvent) -> bytes:
         return self._fast.message_frame(_route(event)[0], RawJSON(event.envelope))
 
-    def _wait_for_drain(self, sid: str) -> None:
-        """Hold a replay while the client has much unsent: reading the history outruns any
-        network, and past the bound a client counts as behind (``transport``)."""
+    def _wait_for_drain(self, sid: str, limit: int | None = None) -> None:
+        """Hold a replay while the client has more than ``limit`` (half the bound) unsent:
+        reading the history outruns any network, and past the bound a client counts as
+        behind (``transport``)."""
         if self._fast is None:
             return
-        while sid in self._clients and self._fast.backlog(sid) > self._replay_backlog:
+        limit = self._replay_backlog if limit is None else limit
+        while sid in self._clients and self._fast.backlog(sid) > limit:
             self._sleep(0.01)
 
     def _drop(self, sid: str):

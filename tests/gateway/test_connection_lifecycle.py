@@ -369,3 +369,22 @@ def test_what_a_skipping_client_missed_comes_from_the_history_exactly_once(
 
     every_event = list(zip(ids, range(1, FLOOD + 2), strict=True))
     assert sorted(before + fetched + after, key=lambda d: d[1]) == every_event
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_client_that_skips_is_moved_ahead_once_a_little_waits_for_it(
+    mode, start_gateway, process_settings, process_writer, raw_client, serial
+):
+    settings = process_settings.replace(
+        gateway_async_mode=mode,
+        gateway_max_client_backlog_bytes=4 * 1024 * 1024,  # the bound of other clients
+        gateway_skip_in_flight_bytes=16 * 1024,
+    )
+    gateway = start_gateway(settings)
+    client = raw_client(gateway, receive_buffer=4096)
+    _subscribe(client, {"all": True, "whenBehind": "skip"})
+    for _ in range(60):  # 480 KB: far below the 4 MiB bound, and what a kernel would buffer
+        process_writer.write(serial, padding=PADDING)
+
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
+    assert _read_until(client, lambda item: item[0] == "missed")[-1][0] == "missed"

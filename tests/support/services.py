@@ -43,6 +43,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "GATEWAY_PING_TIMEOUT": str(settings.gateway_ping_timeout),
         "GATEWAY_MAX_CLIENT_BACKLOG_BYTES": str(settings.gateway_max_client_backlog_bytes),
         "GATEWAY_SOCKET_SEND_BUFFER_BYTES": str(settings.gateway_socket_send_buffer_bytes),
+        "GATEWAY_SKIP_IN_FLIGHT_BYTES": str(settings.gateway_skip_in_flight_bytes),
         "GATEWAY_REPLAY_CACHE_BYTES": str(settings.gateway_replay_cache_bytes),
         "JWT_ALGORITHMS": ",".join(settings.jwt_algorithms),
         "ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
