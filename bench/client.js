@@ -13,8 +13,9 @@
 // time.monotonic_ns() on Linux; the harness checks that with the `clock` command.
 //
 // BENCH_WHEN_BEHIND=skip subscribes with {whenBehind: "skip"}: on a `missed` notice the
-// socket fetches the gap with `history`, one page at a time. Events of a gap count as
-// `recovered`, apart from the live ones: they have their own tally and no latency.
+// socket fetches the gap with `history`, a page at a time at BENCH_HISTORY_RATE events/s
+// (0: not at all). Events of a gap count as `recovered`, apart from the live ones: they
+// have their own tally and no latency.
 //
 // stdin, one command a line:  reset <run> | stats | clock | quit
 // stdout: one JSON object a line (`ready` once connected, then one answer per command).
@@ -32,7 +33,10 @@ const PATH = '/ws/events';
 const CONNECT_TIMEOUT_MS = 30000;
 const REQUEST_ID = /^bench-(\d+)-(\d+)$/;
 const SKIP = process.env.BENCH_WHEN_BEHIND === 'skip';
-const HISTORY_PAGE = 100; // small pages: a live event waits behind one page per socket at most
+const HISTORY_PAGE = 50; // small pages: a live event waits behind one page per socket at most
+// Events/s each socket fetches from the history at most, so that the gaps of hundreds of
+// sockets sharing this core do not crowd out their live events (0: fetch no gap).
+const HISTORY_RATE = Number(process.env.BENCH_HISTORY_RATE || 0);
 
 if (!URL_ || !(CLIENTS > 0) || !['sio', 'sio-nd'].includes(KIND)) {
   process.stderr.write('usage: node client.js URL CLIENTS sio|sio-nd [CONCURRENCY]\n');
@@ -210,12 +214,17 @@ function onDroneEvent(idx, event, gaps) {
 
 // Fetch the gaps of `missed` notices with `history`, oldest first, one page at a time.
 function fetchGaps(socket, gaps) {
-  if (gaps.fetching || gaps.queue.length === 0) return;
+  if (gaps.fetching || gaps.queue.length === 0 || !(HISTORY_RATE > 0)) return;
   const gap = gaps.queue.shift();
   gaps.fetching = { after: idKey(gap.after), until: idKey(gap.until) };
   const page = (after) => {
     socket.emit('history', { after, until: gap.until, limit: HISTORY_PAGE }, (answer) => {
-      if (answer && answer.ok && answer.next) return page(answer.next);
+      if (answer && answer.ok && answer.next) {
+        // Spread at random: sockets that missed at the same moment must not ask in step.
+        const pause = ((2000 * HISTORY_PAGE) / HISTORY_RATE) * Math.random();
+        setTimeout(() => page(answer.next), pause);
+        return;
+      }
       gaps.fetching = null;
       fetchGaps(socket, gaps);
     });

@@ -422,6 +422,14 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("--no-scenarios", action="store_true")
     parser.add_argument("--big-clients", type=int, default=10_000, help="idle-ish scenario size")
     parser.add_argument(
+        "--history-rate",
+        type=float,
+        default=0.0,
+        help="events/s at which each client of the overload-skip scenario fetches its gaps "
+        "with history (default 0: it reloads state instead, and live latency is measured "
+        "alone)",
+    )
+    parser.add_argument(
         "--overload-of",
         type=float,
         default=None,
@@ -592,6 +600,7 @@ def write_outputs(results: dict, out: Path) -> Path:
 
 def main(argv=None) -> None:
     args, plan = parse_args(argv)
+    os.environ["BENCH_HISTORY_RATE"] = str(args.history_rate)  # for bench/client.js
     if os.cpu_count() >= 2:
         os.sched_setaffinity(0, {1})  # Redis, publisher and clients inherit core 1
     ensure_client_modules()
