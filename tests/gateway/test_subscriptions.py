@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.gateway.subscriptions import InvalidRequest, parse
+from services.gateway.subscriptions import InvalidRequest, parse, parse_history
 
 
 def subscribe(payload):
@@ -19,6 +19,15 @@ def test_single_serial_shape():
 
 def test_serial_list_shape():
     assert subscribe({"droneSerials": ["A", "B", "A"]}).targets == {"A", "B"}
+
+
+@pytest.mark.parametrize("choice", ["replay", "skip"])
+def test_when_behind_is_read(choice):
+    assert subscribe({"all": True, "whenBehind": choice}).when_behind == choice
+
+
+def test_when_behind_is_unset_unless_given():
+    assert subscribe({"all": True}).when_behind is None
 
 
 def test_since_and_snapshot_are_read():
@@ -48,6 +57,8 @@ def test_since_and_snapshot_are_read():
         {"all": True, "since": "yesterday"},
         {"all": True, "since": 5},
         {"all": True, "snapshot": "true"},
+        {"all": True, "whenBehind": "drop"},
+        {"all": True, "whenBehind": True},
     ],
 )
 def test_malformed_payloads_are_refused(payload):
@@ -58,3 +69,17 @@ def test_malformed_payloads_are_refused(payload):
 def test_unsubscribe_takes_no_resume_options():
     with pytest.raises(InvalidRequest):
         parse({"all": True, "since": "1-0"}, allow_options=False, max_serials=10)
+
+
+def test_history_request_is_read_with_the_page_size_as_default_limit():
+    request = parse_history({"after": "1764252000123-4", "until": "1764252000200"}, max_limit=50)
+    assert (request.after, request.until, request.limit) == ("1764252000123-4", "1764252000200", 50)
+
+
+def test_history_takes_a_smaller_limit():
+    assert parse_history({"after": "1-0", "limit": 7}, max_limit=50).limit == 7
+
+
+def test_unsubscribe_takes_no_when_behind():
+    with pytest.raises(InvalidRequest):
+        parse({"all": True, "whenBehind": "skip"}, allow_options=False, max_serials=10)
