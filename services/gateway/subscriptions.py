@@ -42,18 +42,13 @@ class SubscriptionRequest:
 
 def parse(payload: object, *, allow_options: bool, max_serials: int) -> SubscriptionRequest:
     """Validate ``payload`` and return the request, or raise :class:`InvalidRequest`."""
-    if not isinstance(payload, dict):
-        raise InvalidRequest("payload must be an object")
-    allowed = TARGET_KEYS + (SUBSCRIBE_OPTIONS if allow_options else ())
-    _reject_unknown(payload, allowed)
+    payload = _object_of(payload, TARGET_KEYS + (SUBSCRIBE_OPTIONS if allow_options else ()))
     present = [key for key in TARGET_KEYS if key in payload]
     if len(present) != 1:
         raise InvalidRequest("give exactly one of 'all', 'droneSerial' or 'droneSerials'")
     targets = _targets(present[0], payload[present[0]], max_serials)
 
-    since = payload.get("since")
-    if since is not None and parse_stream_id(since) is None:
-        raise InvalidRequest("'since' must be an event id such as '1764252000123-0'")
+    since = _event_id(payload, "since")
     snapshot = payload.get("snapshot", False)
     if not isinstance(snapshot, bool):
         raise InvalidRequest("'snapshot' must be true or false")
@@ -74,25 +69,31 @@ class HistoryRequest:
 
 def parse_history(payload: object, *, max_limit: int) -> HistoryRequest:
     """Validate a ``history`` payload and return the request, or raise :class:`InvalidRequest`."""
-    if not isinstance(payload, dict):
-        raise InvalidRequest("payload must be an object")
-    _reject_unknown(payload, HISTORY_FIELDS)
-    after, until = payload.get("after"), payload.get("until")
-    if parse_stream_id(after) is None:
-        raise InvalidRequest("'after' must be an event id such as '1764252000123-0'")
-    if until is not None and parse_stream_id(until) is None:
-        raise InvalidRequest("'until' must be an event id such as '1764252000123-0'")
+    payload = _object_of(payload, HISTORY_FIELDS)
+    after, until = _event_id(payload, "after", required=True), _event_id(payload, "until")
     limit = payload.get("limit", max_limit)
     if type(limit) is not int or not 1 <= limit <= max_limit:
         raise InvalidRequest(f"'limit' must be a whole number from 1 to {max_limit}")
     return HistoryRequest(after, until, limit)
 
 
-def _reject_unknown(payload: dict, allowed: tuple[str, ...]) -> None:
+def _object_of(payload: object, allowed: tuple[str, ...]) -> dict:
+    """``payload`` if it is an object with no field outside ``allowed``."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest("payload must be an object")
     unknown = [key for key in payload if key not in allowed]
     if unknown:
         shown = ", ".join(repr(str(k)[:40]) for k in unknown[:5])
         raise InvalidRequest(f"unknown field(s): {shown}")
+    return payload
+
+
+def _event_id(payload: dict, key: str, required: bool = False) -> str | None:
+    """The event id under ``key``; None when it is absent and not ``required``."""
+    value = payload.get(key)
+    if (value is not None or required) and parse_stream_id(value) is None:
+        raise InvalidRequest(f"'{key}' must be an event id such as '1764252000123-0'")
+    return value
 
 
 def _targets(key: str, value: object, max_serials: int) -> set[str]:
