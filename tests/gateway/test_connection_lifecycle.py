@@ -133,17 +133,43 @@ def _subscribe(client: RawClient, payload: dict) -> None:
         assert packet, "closed before the subscribe reply"
 
 
+def _read_until(client: RawClient, done) -> list[tuple[str, object]]:
+    """Events and acks as ``(name, data)`` (acks as ``("ack", answer)``, drone events as
+    ``("drone", (id, version))``), answering pings, up to the first that ``done`` holds for."""
+    items: list[tuple[str, object]] = []
+    while packet := client.next_packet():
+        if packet == "2":
+            client.ws.send("3")
+            continue
+        if packet.startswith("42"):
+            name, data = json.loads(packet[2:])
+            if name == "drone:event":
+                name, data = "drone", (data["id"], data["version"])
+            item = (name, data)
+        elif packet.startswith("43"):
+            item = ("ack", json.loads(packet[packet.index("[") :])[0])
+        else:
+            continue
+        items.append(item)
+        if done(item):
+            break
+    return items
+
+
 def _read_events(client: RawClient, count: int) -> list[int | str]:
     """The next ``count`` events, answering pings on the way: a drone event as its version,
     a broadcast as its message."""
-    received = []
-    while len(received) < count and (packet := client.next_packet()):
-        if packet == "2":
-            client.ws.send("3")
-        elif packet.startswith('42["drone:event"'):
-            received.append(json.loads(packet[2:])[1]["version"])
-        elif packet.startswith('42["system:broadcast"'):
-            received.append(json.loads(packet[2:])[1]["data"]["message"])
+    received: list[int | str] = []
+
+    def take(item) -> bool:
+        name, data = item
+        if name == "drone":
+            received.append(data[1])
+        elif name == "system:broadcast":
+            received.append(data["data"]["message"])
+        return len(received) >= count
+
+    _read_until(client, take)
     return received
 
 
@@ -296,29 +322,6 @@ def test_ping_goes_ahead_of_the_events_queued_for_a_slow_client(
 
 
 # --- clients that skip ahead when behind (whenBehind: "skip") -------------------------------
-def _read_until(client: RawClient, done) -> list[tuple[str, object]]:
-    """Events and acks as ``(name, data)`` (acks as ``("ack", answer)``, drone events as
-    ``("drone", (id, version))``), answering pings, up to the first that ``done`` holds for."""
-    items: list[tuple[str, object]] = []
-    while packet := client.next_packet():
-        if packet == "2":
-            client.ws.send("3")
-            continue
-        if packet.startswith("42"):
-            name, data = json.loads(packet[2:])
-            if name == "drone:event":
-                name, data = "drone", (data["id"], data["version"])
-            item = (name, data)
-        elif packet.startswith("43"):
-            item = ("ack", json.loads(packet[packet.index("[") :])[0])
-        else:
-            continue
-        items.append(item)
-        if done(item):
-            break
-    return items
-
-
 def _skip_through_a_flood(gateway, client: RawClient, writer, serial):
     """Flood a client that skips when behind and read on: the events it got before the
     ``missed`` notice, the notice, and the live events after it up to one more event."""
