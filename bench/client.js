@@ -162,7 +162,8 @@ class RunStats {
     return {
       event: 'stats', run: this.run, clients: CLIENTS, connected: connectedNow,
       received: this.received, stale: this.stale, duplicates: this.duplicates,
-      out_of_order: this.outOfOrder, disconnects, min_per_client: minPer, max_per_client: maxPer,
+      out_of_order: this.outOfOrder, disconnects, disconnect_reasons: disconnectReasons,
+      min_per_client: minPer, max_per_client: maxPer,
       clients_without_events: starved, max_ms: this.maxLatNs / 1e6,
       first_recv_ns: this.firstNs, last_recv_ns: this.lastNs, start_ns: this.startNs,
       hist, bin_ms: BIN_NS / 1e6, bin_count: this.binCount,
@@ -174,6 +175,9 @@ class RunStats {
 
 let stats = new RunStats(-1);
 let disconnects = 0;
+// Why subscribed clients were disconnected ("ping timeout": no ping reached the client in
+// time; "transport close": the server closed the connection), as socket.io-client names it.
+const disconnectReasons = {};
 let connectedNow = 0;
 
 // The run and send time of an envelope, or null when it carries neither.
@@ -269,10 +273,11 @@ function openSocket(idx, done) {
   });
   socket.on('drone:event', (event) => onDroneEvent(idx, event, gaps));
   socket.on('connect_error', (err) => settle(err));
-  socket.on('disconnect', () => {
+  socket.on('disconnect', (reason) => {
     if (subscribed) {
       subscribed = false;
       disconnects++;
+      disconnectReasons[reason] = (disconnectReasons[reason] || 0) + 1;
       connectedNow--;
     }
     settle(new Error('disconnected before subscribing'));

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 STRICT_P99_MS = 100.0
@@ -37,6 +38,9 @@ def merge_stats(parts: list[dict]) -> dict:
         "duplicates": sum(p["duplicates"] for p in parts),
         "out_of_order": sum(p["out_of_order"] for p in parts),
         "disconnects": sum(p["disconnects"] for p in parts),
+        "disconnect_reasons": dict(
+            sum((Counter(p["disconnect_reasons"]) for p in parts), Counter())
+        ),
         "min_per_client": min(p["min_per_client"] for p in parts),
         "clients_without_events": sum(p["clients_without_events"] for p in parts),
         "max_ms": max(p["max_ms"] for p in parts),

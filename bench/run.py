@@ -350,6 +350,7 @@ class Bench:
                 "max_ms": row["max_ms"],
                 "rss_mb_after": row["rss_mb"],
                 "disconnects": row["disconnects"],
+                "disconnect_reasons": merged["disconnect_reasons"],
                 "duplicates": row["duplicates"],
                 "publisher_behind_ms": sent["behind_ms"],
             }
@@ -574,7 +575,8 @@ def overload(
             f"  {gateway}: recovery {res['recovery_s']} s, delivered {res['fraction']:.4f}"
             f" live + {res['fraction_recovered']:.4f} from the history"
             f" ({res['missed_notices']} gaps, filled {res['history_filled_s']} s after), "
-            f"p99 {res['p99_ms']} ms, disconnects {res['disconnects']}, "
+            f"p99 {res['p99_ms']} ms, "
+            f"disconnects {res['disconnects']} {res['disconnect_reasons']}, "
             f"health p99 {res['health_p99_ms']} ms ({res['health_failed']} failed)",
             flush=True,
         )
