@@ -373,13 +373,16 @@ class Bench:
 
             api_procs = tree(api.pid)
 
-            def produce(run: int) -> dict:
+            def produce(run: int, seconds: float = seconds) -> dict:
                 for p in api_procs:
                     p.cpu_percent(None)
                 res = write(api.url, admin, serials, run, writes_per_s, seconds)
                 api_cpu = sum(p.cpu_percent(None) for p in api_procs)
                 return dict(res, sent=res["expected_events"], api_cpu_percent=api_cpu)
 
+            if self.plan.warmup_seconds:  # as before a sweep: connections, caches, threads
+                warm = self.plan.warmup_seconds
+                self.measure([gw], conns, lambda run: produce(run, warm), writes_per_s, 10.0)
             row, _, sent = self.measure([gw], conns, produce, writes_per_s, drain=10.0)
             return {
                 "gateway": mode,
