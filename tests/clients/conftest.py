@@ -115,6 +115,7 @@ def recorded(client: DroneEventsClient) -> Recorder:
         "incident",
         "broadcast",
         "resync",
+        "missed",
     ):
         getattr(client, f"on_{kind}")(recorder.record(kind))
     return recorder

@@ -64,6 +64,9 @@ class ScriptedGateway:
     def send(self, envelope: dict) -> None:
         self.sio.emit("drone:event", envelope, to=self.sids[-1])
 
+    def notify_missed(self, after: str, until: str) -> None:
+        self.sio.emit("missed", {"after": after, "until": until}, to=self.sids[-1])
+
     def close_transport(self) -> None:
         """Drop the connection the way a gateway going away does (the client reconnects)."""
         eio_sid = self.sio.manager.eio_sid_from_sid(self.sids[-1], "/")
@@ -195,3 +198,79 @@ def test_a_failing_handler_does_not_stop_delivery(gateway, client):
     gateway.send(envelope(1))
     gateway.send(envelope(2))
     assert len(record.wait_for("event", 2)) == 2
+
+
+def test_a_skipping_client_asks_for_it_in_its_subscription(gateway):
+    client = DroneEventsClient(gateway.url, GOOD_TOKEN, serials="D1", when_behind="skip")
+    with client:
+        assert gateway.requests == [
+            {"droneSerials": ["D1"], "whenBehind": "skip", "snapshot": False}
+        ]
+
+
+def test_when_behind_must_be_replay_or_skip():
+    with pytest.raises(ValueError, match="when_behind"):
+        DroneEventsClient("http://127.0.0.1:1", GOOD_TOKEN, when_behind="drop")
+
+
+def test_a_missed_notice_is_handed_over_in_order_then_a_snapshot(gateway):
+    drone = {"deviceSerialNumber": "D1", "version": 5}
+    gateway.answer = lambda payload: {
+        "ok": True,
+        "subscriptions": ["D1"],
+        "position": "0-0",
+        **({"snapshot": [drone]} if payload.get("snapshot") else {}),
+    }
+    client = DroneEventsClient(gateway.url, GOOD_TOKEN, serials="D1", when_behind="skip")
+    record = recorded(client)
+    with client:
+        gateway.send(envelope(1))
+        gateway.send(envelope(2))
+        gateway.notify_missed(envelope(2)["id"], envelope(5)["id"])
+        record.wait_for("resync", 1)
+        gateway.send(envelope(6))
+        record.wait_for("event", 3)
+        kinds = [call[0] for call in record.calls if call[0] in ("event", "missed", "resync")]
+        assert kinds == ["event", "event", "missed", "resync", "event"]
+        assert record.of("missed") == [(envelope(2)["id"], envelope(5)["id"])]
+        assert record.of("resync") == [([drone],)]
+        assert gateway.requests[-1] == {
+            "droneSerials": ["D1"],
+            "whenBehind": "skip",
+            "snapshot": True,
+        }
+        assert client.missed_notices == 1
+
+
+def test_after_a_missed_notice_a_reconnection_resumes_past_the_gap(gateway):
+    client = DroneEventsClient(
+        gateway.url, GOOD_TOKEN, serials="D1", when_behind="skip", reconnection_delay=0.1
+    )
+    record = recorded(client)
+    with client:
+        gateway.send(envelope(1))
+        gateway.notify_missed(envelope(1)["id"], envelope(4)["id"])
+        record.wait_for("missed", 1)
+        wait_until(lambda: len(gateway.requests) == 2, message="the snapshot subscribe")
+        gateway.close_transport()
+        wait_until(lambda: len(gateway.requests) == 3, message="a resuming subscribe")
+        assert gateway.requests[2]["since"] == envelope(4)["id"]
+
+
+def test_a_client_behind_its_callbacks_stops_reading_past_max_pending(gateway):
+    client = DroneEventsClient(gateway.url, GOOD_TOKEN, serials="D1", max_pending=3)
+    release = threading.Event()
+    waiting = []  # how many waited for the callbacks as each event was handed over
+
+    @client.on_event
+    def slow(event):
+        waiting.append(client.pending)
+        release.wait(15)
+
+    with client:
+        for n in range(1, 21):
+            gateway.send(envelope(n))
+        wait_until(lambda: client.pending == 3, message="three events waiting")
+        release.set()
+        wait_until(lambda: len(waiting) == 20, message="every event handed over")
+    assert max(waiting) <= 3

@@ -5,6 +5,10 @@ subscribes again with ``since`` = the id of the last event it handed over, so th
 replays what was missed; it drops any event it has already handed over; and when the
 gateway no longer holds the missed events it fetches a snapshot and calls ``on_resync``.
 Callbacks run one at a time, in the order the events arrived, on one dispatcher thread.
+
+With ``when_behind="skip"`` (a detector that must act on the newest command) a client
+whose callbacks fall behind stops reading; the gateway then moves it ahead to the newest
+event, and the client calls ``on_missed`` and reloads state through ``on_resync``.
 """
 
 from __future__ import annotations
@@ -108,8 +112,20 @@ class DroneEventsClient:
         connect_timeout: float = 10.0,
         reconnection_delay: float = 0.5,
         reconnection_delay_max: float = 5.0,
+        when_behind: str = p.WHEN_BEHIND_REPLAY,
+        max_pending: int | None = None,
     ):
+        if when_behind not in (p.WHEN_BEHIND_REPLAY, p.WHEN_BEHIND_SKIP):
+            raise ValueError(f"when_behind must be 'replay' or 'skip', not {when_behind!r}")
+        if max_pending is not None and max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
         self.url = url
+        self.when_behind = when_behind
+        # Events waiting for the callbacks. Past this many the client stops reading, so a
+        # skipping client is seen as behind by the gateway instead of queueing here.
+        if max_pending is None and when_behind == p.WHEN_BEHIND_SKIP:
+            max_pending = 100
+        self.max_pending = max_pending
         self.resume = resume
         self.snapshot = snapshot
         self.reconnect = reconnect
@@ -137,6 +153,7 @@ class DroneEventsClient:
         self.subscriptions: list[str] = []
         self.last_error: str | None = None
         self.duplicates_dropped = 0
+        self.missed_notices = 0
         self._sio = _InOrderSocketIOClient(
             reconnection=reconnect,
             reconnection_delay=reconnection_delay,
@@ -194,6 +211,16 @@ class DroneEventsClient:
         """
         return self._add("resync", fn)
 
+    def on_missed(self, fn):
+        """``fn(after, until)`` when the gateway moved this client ahead (``when_behind=
+        "skip"``): the events after id ``after`` up to ``until`` were not delivered.
+
+        Called in order, after the last event before the gap. ``on_resync`` follows with
+        the current drone documents once the gateway answers; events after ``until`` may
+        come first, and the documents are at least as new as them.
+        """
+        return self._add("missed", fn)
+
     # --- state ----------------------------------------------------------------------
     @property
     def connected(self) -> bool:
@@ -204,6 +231,11 @@ class DroneEventsClient:
         """The id of the newest event handed over (where a resumed subscription starts)."""
         with self._lock:
             return self._last_id
+
+    @property
+    def pending(self) -> int:
+        """How many events and notices wait for the callbacks."""
+        return self._queue.qsize()
 
     # --- lifecycle ------------------------------------------------------------------
     def connect(self) -> DroneEventsClient:
@@ -317,8 +349,14 @@ class DroneEventsClient:
 
     def _shape(self) -> dict[str, Any] | None:
         if self._all:
-            return {"all": True}
-        return {"droneSerials": list(self._serials)} if self._serials else None
+            shape: dict[str, Any] = {"all": True}
+        elif self._serials:
+            shape = {"droneSerials": list(self._serials)}
+        else:
+            return None
+        if self.when_behind != p.WHEN_BEHIND_REPLAY:
+            shape["whenBehind"] = self.when_behind
+        return shape
 
     def _subscribe_on_connect(self) -> None:
         with self._lock:
@@ -406,6 +444,7 @@ class DroneEventsClient:
         sio.on(p.SIO_DRONE_EVENT, self._on_envelope)
         sio.on(p.SIO_SYSTEM_BROADCAST, self._on_envelope)
         sio.on(p.SIO_REFRESHED, self._on_refreshed)
+        sio.on(p.SIO_MISSED, self._on_missed)
 
     def _on_connected(self, data=None) -> None:
         data = data if isinstance(data, dict) else {}
@@ -472,7 +511,33 @@ class DroneEventsClient:
                 self.duplicates_dropped += 1
                 return
             self._cursor, self._last_id = position, event.id
-        self._queue.put((self._deliver, event))
+        self._enqueue((self._deliver, event))
+
+    def _on_missed(self, gap=None) -> None:
+        gap = gap if isinstance(gap, dict) else {}
+        after, until = gap.get("after"), gap.get("until")
+        log.warning(
+            "%s was behind: moved ahead past the events after %s up to %s", self.url, after, until
+        )
+        self.missed_notices += 1
+        if until:
+            self._advance(until)
+        self._enqueue((self._call, "missed", (after, until)))
+        # The newest state of what the client follows (``on_resync``); events after
+        # ``until`` are already on their way, and apply on top of it by version.
+        with self._lock:
+            shape = self._shape()
+        if shape is not None:
+            self._emit_subscribe({**shape, "snapshot": True}, advance=False)
+
+    def _enqueue(self, item: tuple) -> None:
+        """Queue ``item`` for the dispatcher; on the reading thread, wait while
+        ``max_pending`` are queued: the socket is not read meanwhile, and the gateway
+        sees a client that reads slowly."""
+        if self.max_pending is not None:
+            while self._queue.qsize() >= self.max_pending and not self._closing:
+                self._stopped.wait(0.005)
+        self._queue.put(item)
 
     # --- dispatching (one thread, in arrival order) ---------------------------------
     def _start_dispatcher(self) -> None:

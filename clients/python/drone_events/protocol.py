@@ -23,8 +23,13 @@ SIO_UNSUBSCRIBED = "unsubscribed"
 SIO_DRONE_EVENT = "drone:event"
 SIO_SYSTEM_BROADCAST = "system:broadcast"
 SIO_REFRESHED = "refreshed"
+SIO_MISSED = "missed"
 
 # Socket.IO events the client emits.
 SIO_SUBSCRIBE = "subscribe"
 SIO_UNSUBSCRIBE = "unsubscribe"
 SIO_REFRESH = "refresh"
+
+# The subscribe option "whenBehind".
+WHEN_BEHIND_REPLAY = "replay"
+WHEN_BEHIND_SKIP = "skip"
