@@ -346,6 +346,9 @@ class Hub:
         # Replaying clients are in no room; a broadcast, which goes to every client,
         # reaches them through their replay instead.
         skip = self._replaying if rooms is None and self._replaying else None
+        if self._fast is not None:
+            self._fast.fan_out(name, RawJSON(event.envelope), rooms, skip)
+            return
         self._server.emit(
             name,
             RawJSON(event.envelope),

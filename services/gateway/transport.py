@@ -143,16 +143,34 @@ class FrameSocket(eio_socket.Socket):
             self._urgent = packet_frame(pkt)  # ahead of the queue, at a frame boundary
             self._start_writer()
             return
-        if _held is not None and pkt.packet_type == eio_packet.MESSAGE:
-            if self._held_frames is None:
-                self._held_frames = bytearray(packet_frame(pkt))
-                _held.append(self)
-            else:
-                self._held_frames += packet_frame(pkt)
+        if pkt.packet_type == eio_packet.MESSAGE:
+            self._send_message(packet_frame(pkt))
             return
         if self._held_frames:
             self.flush()  # what was held goes first
         self._write(packet_frame(pkt))
+
+    def send_message(self, frame: bytes) -> bool:
+        """Send the frame of a message (:meth:`FastPath.fan_out`: one frame shared by every
+        recipient), held while a batch is open; False when this client is not on the
+        WebSocket yet (it would not be framed)."""
+        if self._try_send is None:
+            return False
+        if self.check_ping_timeout():
+            self._send_message(frame)
+        return True
+
+    def _send_message(self, frame: bytes) -> None:
+        if _held is not None:
+            if self._held_frames is None:
+                self._held_frames = bytearray(frame)
+                _held.append(self)
+            else:
+                self._held_frames += frame
+            return
+        if self._held_frames:
+            self.flush()  # what was held goes first
+        self._write(frame)
 
     def send_frames(self, frames: bytes) -> bool:
         """Write complete frames (:meth:`FastPath.message_frame`) after what went before;
@@ -554,8 +572,39 @@ class FastPath:
     def message_frame(self, event: str, data) -> bytes:
         """The frame of the Socket.IO event ``event`` with ``data`` to the default
         namespace, as python-socketio's emit sends it, built with its own packet classes."""
+        return packet_frame(self._message_packet(event, data))
+
+    def _message_packet(self, event: str, data) -> eio_packet.Packet:
         pkt = self._server.packet_class(sio_packet.EVENT, namespace="/", data=[event, data])
-        return frame(eio_packet.Packet(eio_packet.MESSAGE, data=pkt.encode()).encode())
+        return eio_packet.Packet(eio_packet.MESSAGE, data=pkt.encode())
+
+    def fan_out(self, event: str, data, rooms: list[str] | None, skip: list[str] | None) -> None:
+        """Emit ``event`` to the clients of this process in ``rooms`` (None: all of them) but
+        those in ``skip``, as python-socketio's emit does, with one frame for all.
+
+        Per recipient only a dictionary lookup and the socket's own write remain: through
+        python-socketio's emit each recipient costs three more calls (``_send_eio_packet``,
+        ``send_packet``, ``_get_socket``); at 200 clients and 60k-80k msg/s this saves
+        3-5 % of a core and halves the p99 (``docs/performance.md``, sixth round).
+        """
+        server = self._server
+        sockets = server.eio.sockets
+        skipped = set(skip) if skip else ()
+        message = polling = None
+        for sid, eio_sid in server.manager.get_participants("/", rooms):
+            if sid in skipped:
+                continue
+            sock = sockets.get(eio_sid)
+            if sock is None or sock.closed:
+                continue
+            if type(sock) is FrameSocket:
+                if message is None:
+                    message = self.message_frame(event, data)
+                if sock.send_message(message):
+                    continue
+            if polling is None:  # long-polling, or upgrading: engine.io's queue
+                polling = self._message_packet(event, data)
+            sock.send(polling)
 
 
 def supported(async_mode: str, compression: bool) -> bool:
