@@ -11,10 +11,12 @@ import contextlib
 import itertools
 import json
 import socket
+import threading
 import time
 
 import pytest
 import websocket
+from drone_events import DroneEventsClient
 
 from tests.support.events import versions
 from tests.support.sio import open_session, raw_websocket
@@ -372,6 +374,40 @@ def test_what_a_skipping_client_missed_comes_from_the_history_exactly_once(
 
     every_event = list(zip(ids, range(1, FLOOD + 2), strict=True))
     assert sorted(before + fetched + after, key=lambda d: d[1]) == every_event
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_python_client_that_skips_is_told_what_it_missed_then_gets_fresh_state(
+    mode, start_gateway, process_settings, process_writer, tokens, serial
+):
+    gateway = start_gateway(process_settings.replace(gateway_async_mode=mode))
+    client = DroneEventsClient(
+        gateway.url, tokens["viewer"], all_drones=True, when_behind="skip", max_pending=1
+    )
+    release = threading.Event()
+    handed, gaps, resyncs = [], [], []
+
+    @client.on_event
+    def slow_detector(event):  # stuck on its first event until released
+        handed.append((event.id, event.version))
+        release.wait(30)
+
+    client.on_missed(lambda after, until: gaps.append((after, until)))
+    client.on_resync(resyncs.append)
+    with client:
+        ids = [i for _ in range(FLOOD) for i in process_writer.write(serial, padding=PADDING)]
+        wait_until(lambda: gateway.metric("gateway_slow_clients_total") >= 1)
+        release.set()
+        wait_until(lambda: gaps and resyncs, message="a missed notice, then a snapshot")
+        ids += process_writer.write(serial)
+        wait_until(lambda: handed[-1][0] == ids[-1], message="the event after the gap")
+
+    after, until = gaps[0]
+    got = [event_id for event_id, _ in handed]
+    assert [v for _, v in handed] == sorted({v for _, v in handed})  # in order, once each
+    assert got[: got.index(after) + 1] == ids[: ids.index(after) + 1]  # all up to the gap
+    assert not set(got) & set(ids[ids.index(after) + 1 : ids.index(until) + 1])
+    assert len(got) < FLOOD  # the gap was skipped, not queued in the client
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
