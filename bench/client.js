@@ -163,6 +163,7 @@ class RunStats {
       event: 'stats', run: this.run, clients: CLIENTS, connected: connectedNow,
       received: this.received, stale: this.stale, duplicates: this.duplicates,
       out_of_order: this.outOfOrder, disconnects, disconnect_reasons: disconnectReasons,
+      disconnect_ns: disconnectTimes,
       min_per_client: minPer, max_per_client: maxPer,
       clients_without_events: starved, max_ms: this.maxLatNs / 1e6,
       first_recv_ns: this.firstNs, last_recv_ns: this.lastNs, start_ns: this.startNs,
@@ -178,6 +179,7 @@ let disconnects = 0;
 // Why subscribed clients were disconnected ("ping timeout": no ping reached the client in
 // time; "transport close": the server closed the connection), as socket.io-client names it.
 const disconnectReasons = {};
+const disconnectTimes = []; // when (CLOCK_MONOTONIC ns)
 let connectedNow = 0;
 
 // The run and send time of an envelope, or null when it carries neither.
@@ -278,6 +280,7 @@ function openSocket(idx, done) {
       subscribed = false;
       disconnects++;
       disconnectReasons[reason] = (disconnectReasons[reason] || 0) + 1;
+      disconnectTimes.push(now());
       connectedNow--;
     }
     settle(new Error('disconnected before subscribing'));

@@ -38,6 +38,7 @@ def merge_stats(parts: list[dict]) -> dict:
         "duplicates": sum(p["duplicates"] for p in parts),
         "out_of_order": sum(p["out_of_order"] for p in parts),
         "disconnects": sum(p["disconnects"] for p in parts),
+        "disconnect_ns": sorted(t for p in parts for t in p["disconnect_ns"]),
         "disconnect_reasons": dict(
             sum((Counter(p["disconnect_reasons"]) for p in parts), Counter())
         ),

@@ -351,6 +351,8 @@ class Bench:
                 "rss_mb_after": row["rss_mb"],
                 "disconnects": row["disconnects"],
                 "disconnect_reasons": merged["disconnect_reasons"],
+                # When, in seconds from the end of the overload (negative: during it).
+                "disconnect_s": [round((t - end_ns) / 1e9, 1) for t in merged["disconnect_ns"]],
                 "duplicates": row["duplicates"],
                 "publisher_behind_ms": sent["behind_ms"],
             }
