@@ -150,38 +150,28 @@ class FrameSocket(eio_socket.Socket):
             self.flush()  # what was held goes first
         self._write(packet_frame(pkt))
 
-    def send_message(self, frame: bytes) -> bool:
-        """Send the frame of a message (:meth:`FastPath.fan_out`: one frame shared by every
-        recipient), held while a batch is open; False when this client is not on the
-        WebSocket yet (it would not be framed)."""
+    def send_frames(self, frames: bytes) -> bool:
+        """Send complete frames (:meth:`FastPath.message_frame`: one message's, shared by
+        every recipient of a fan-out, or a replay page's) after what went before, held
+        while a batch is open; False when this client is not on the WebSocket yet (they
+        would not be framed)."""
         if self._try_send is None:
             return False
         if self.check_ping_timeout():
-            self._send_message(frame)
+            self._send_message(frames)
         return True
 
-    def _send_message(self, frame: bytes) -> None:
+    def _send_message(self, frames: bytes) -> None:
         if _held is not None:
             if self._held_frames is None:
-                self._held_frames = bytearray(frame)
+                self._held_frames = bytearray(frames)
                 _held.append(self)
             else:
-                self._held_frames += frame
+                self._held_frames += frames
             return
         if self._held_frames:
             self.flush()  # what was held goes first
-        self._write(frame)
-
-    def send_frames(self, frames: bytes) -> bool:
-        """Write complete frames (:meth:`FastPath.message_frame`) after what went before;
-        False when this client is not on the WebSocket yet (they would not be framed)."""
-        if self._try_send is None:
-            return False
-        if self.check_ping_timeout():
-            if self._held_frames:
-                self.flush()
-            self._write(frames)
-        return True
+        self._write(frames)
 
     def _bound(self) -> int:
         return self._max_backlog or self.server.frame_max_backlog
@@ -600,7 +590,7 @@ class FastPath:
             if type(sock) is FrameSocket:
                 if message is None:
                     message = self.message_frame(event, data)
-                if sock.send_message(message):
+                if sock.send_frames(message):
                     continue
             if polling is None:  # long-polling, or upgrading: engine.io's queue
                 polling = self._message_packet(event, data)
