@@ -20,7 +20,7 @@ class EventRelay:
 
     def __init__(
         self,
-        event_log,
+        open_log,
         hub,
         metrics,
         sleep,
@@ -28,7 +28,10 @@ class EventRelay:
         batch: int = 100,
         max_backoff: float = 5.0,
     ):
-        self._log = event_log
+        # The log on a connection of the relay's own (``Gateway``), opened in ``run``: in
+        # this process, and through the same backoff when Redis is not there yet.
+        self._open_log = open_log
+        self._log = None
         self._hub = hub
         self._metrics = metrics
         self._sleep = sleep
@@ -48,6 +51,8 @@ class EventRelay:
         started = False
         while not self._stopped:
             try:
+                if self._log is None:
+                    self._log = self._open_log()
                 if not started:
                     # Start live from the newest event: older ones are for resuming clients.
                     self._hub.go_live(self._log.last_id())
