@@ -127,6 +127,7 @@ class FrameSocket(eio_socket.Socket):
     _backlog = 0  # bytes queued and not yet taken by the writer
     _behind = False  # the backlog passed the bound and has not fallen back to half of it
     _urgent = None  # a ping frame the writer sends before the next of what is queued
+    _partial_head = False  # the queue starts with the rest of a frame the kernel took part of
     _tcp = None  # the TCP socket under the WebSocket
     _max_backlog = None  # this client's own bound and send buffer (``limit_in_flight``)
     _writer_task = None
@@ -208,6 +209,8 @@ class FrameSocket(eio_socket.Socket):
                 sent = 0
             if sent == len(data):
                 return
+            if sent:
+                self._partial_head = True  # no ping may go before the rest of this frame
             data = data[sent:]
         self._backlog += len(data)
         # A client's own, smaller bound (``limit_in_flight``) moves it off live delivery
@@ -251,7 +254,7 @@ class FrameSocket(eio_socket.Socket):
         self._writing = True
         try:
             while True:
-                if self._urgent is not None:
+                if self._urgent is not None and not self._partial_head:
                     urgent, self._urgent = self._urgent, None
                     self._sendall(urgent)
                 if not self.queue.qsize():
@@ -259,6 +262,7 @@ class FrameSocket(eio_socket.Socket):
                         return  # all written; the next backlog starts a new writer
                     continue
                 data, end, counted = self._take_queued()
+                self._partial_head = False
                 if data:
                     self._sendall(data)
                 # Only now: bytes still being written wait for the client as much as queued

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
+import engineio
 import pytest
 from engineio import packet as eio_packet
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from services.gateway.transport import Frames, frame, packet_frame
+from services.gateway.transport import Frames, FrameSocket, frame, packet_frame
 
 
 def decode(data: bytes) -> list[tuple[Opcode, bytes]]:
@@ -44,3 +48,86 @@ def test_packet_frame_is_built_once_per_packet():
     first = packet_frame(pkt)
     assert decode(first) == [(Opcode.TEXT, b'42["drone:event",{}]')]
     assert packet_frame(pkt) is first
+
+
+# --- FrameSocket over a real socket pair ---------------------------------------------------
+BOUND = 64 * 1024
+
+
+class Wire:
+    """A FrameSocket writing into one end of a socket pair, and the far end's bytes.
+
+    Background tasks are kept, not started, so that a test decides when the writer runs.
+    """
+
+    def __init__(self):
+        self.near, self.far = socket.socketpair()
+        self.near.setblocking(False)
+        self.tasks: list = []
+        self.behind: list[str] = []
+        server = engineio.Server(async_mode="threading")
+        server.start_background_task = lambda target, *a, **kw: self.tasks.append(target)
+        server.frame_max_backlog = BOUND
+        server.frame_send_buffer = 0
+        server.frame_on_behind = self.behind.append
+        self.sock = FrameSocket(server, "sid")
+        self.sock._try_send = self._try_send
+        self.sock._sendall = self._sendall
+        self.sock._ws = self.sock._tcp = self.near
+
+    def _try_send(self, data) -> int:
+        try:
+            return self.near.send(data)
+        except BlockingIOError:
+            return 0
+
+    def _sendall(self, data) -> None:
+        self.near.setblocking(True)
+        try:
+            self.near.sendall(data)
+        finally:
+            self.near.setblocking(False)
+
+    def read(self, size: int) -> bytes:
+        """Exactly ``size`` bytes from the far end."""
+        data = bytearray()
+        while len(data) < size:
+            data += self.far.recv(size - len(data))
+        return bytes(data)
+
+    def run_writer_while_reading(self, size: int) -> bytes:
+        """Run the kept writer task while reading ``size`` bytes at the far end."""
+        writer = threading.Thread(target=self.tasks.pop(0))
+        writer.start()
+        data = self.read(size)
+        writer.join(10)
+        return data
+
+    def close(self) -> None:
+        self.near.close()
+        self.far.close()
+
+
+@pytest.fixture
+def wire():
+    w = Wire()
+    yield w
+    w.close()
+
+
+def _message(size: int) -> bytes:
+    return frame("4" + "x" * (size - 1))
+
+
+PING = eio_packet.Packet(eio_packet.PING)
+PONG = eio_packet.Packet(eio_packet.PONG)
+
+
+def test_ping_due_while_a_frame_is_half_written_goes_after_that_frame(wire):
+    big = _message(4 * 1024 * 1024)  # more than the socket pair's buffers take at once
+    assert wire.sock.send_frames(big)
+    assert wire.tasks, "the rest of the frame waits for a writer"
+    wire.sock.send(PING)
+
+    data = wire.run_writer_while_reading(len(big) + len(frame("2")))
+    assert decode(data) == [(Opcode.TEXT, big[10:]), (Opcode.TEXT, b"2")]
