@@ -396,7 +396,7 @@ class Hub:
     def _skip_ahead(self, sid: str, cursor: str) -> None:
         """Once the client has drained its backlog, join it to live delivery at the live
         position, first telling it the events after ``cursor`` it did not get (``missed``)."""
-        self._wait_for_drain(sid, 0)  # all of it: what still waits delays the live events
+        self._wait_until_sent(sid)  # all of it: what still waits delays the live events
         with self._lock:
             client = self._clients.get(sid)
             if client is None or not client.replaying:
@@ -546,14 +546,21 @@ class Hub:
     def _frame(self, event: LoggedEvent) -> bytes:
         return self._fast.message_frame(_route(event)[0], RawJSON(event.envelope))
 
-    def _wait_for_drain(self, sid: str, limit: int | None = None) -> None:
-        """Hold a replay while the client has more than ``limit`` (half the bound) unsent:
-        reading the history outruns any network, and past the bound a client counts as
-        behind (``transport``)."""
+    def _wait_for_drain(self, sid: str) -> None:
+        """Hold a replay while the client has more than half the bound not read yet (unsent,
+        or sent and its reading not acknowledged by a pong): reading the history outruns any
+        network, past the bound a client counts as behind (``transport``), and a ping waits
+        behind what the client has not read."""
         if self._fast is None:
             return
-        limit = self._replay_backlog if limit is None else limit
-        while sid in self._clients and self._fast.backlog(sid) > limit:
+        while sid in self._clients and self._fast.outstanding(sid) > self._replay_backlog:
+            self._sleep(0.01)
+
+    def _wait_until_sent(self, sid: str) -> None:
+        """Wait until nothing waits unsent for the client."""
+        if self._fast is None:
+            return
+        while sid in self._clients and self._fast.backlog(sid):
             self._sleep(0.01)
 
     def _drop(self, sid: str):

@@ -25,7 +25,13 @@ garbage collections.
 - a client whose unsent backlog passes a bound is reported (``on_behind``): the hub then
   stops its live delivery and serves it from the event history at the pace it reads. If
   its backlog still grows past twice the bound (a client that sends requests and reads
-  nothing), the connection is dropped: what one client makes the gateway hold is bounded.
+  nothing), the connection is dropped: what one client makes the gateway hold is bounded;
+- what a client has *read* is known from its pongs: a client answers pings in order, once
+  it has read everything before them, so each pong tells how far it has read. A ping goes
+  out after every quarter of the bound written, and a client with more than the bound
+  written but not read is reported too. Without this, the kernel's buffers (the receiving
+  side's grows to megabytes on Linux) hide a slow reader from the backlog bound, and a ping
+  would wait behind megabytes that the client takes longer to read than the ping timeout.
 
 python-engineio has no hook for its socket class, so :meth:`FastPath.install` promotes each new
 socket to :class:`FrameSocket` from the engine.io ``connect`` event, which fires right after
@@ -86,6 +92,9 @@ def packet_frame(pkt) -> bytes:
     return cached
 
 
+_PING_FRAME = frame(eio_packet.Packet(eio_packet.PING).encode())
+
+
 def _frame_of(item) -> bytes:
     return item if type(item) is Frames else packet_frame(item)
 
@@ -128,6 +137,11 @@ class FrameSocket(eio_socket.Socket):
     _behind = False  # the backlog passed the bound and has not fallen back to half of it
     _urgent = None  # a ping frame the writer sends before the next of what is queued
     _partial_head = False  # the queue starts with the rest of a frame the kernel took part of
+    # How far the client has read, from its pongs (see the module's docstring).
+    _written = 0  # bytes handed to the kernel
+    _pinged_at = 0  # the stream position after the last ping
+    _read_to = 0  # the client has read up to here: the position of its last pong's ping
+    _pings = None  # deque: the positions of the pings not answered yet, oldest first
     _tcp = None  # the TCP socket under the WebSocket
     _max_backlog = None  # this client's own bound and send buffer (``limit_in_flight``)
     _writer_task = None
@@ -140,9 +154,8 @@ class FrameSocket(eio_socket.Socket):
             return super().send(pkt)
         if not self.check_ping_timeout():
             return
-        if pkt.packet_type == eio_packet.PING and (self._writing or self.queue.qsize()):
-            self._urgent = packet_frame(pkt)  # ahead of the queue, at a frame boundary
-            self._start_writer()
+        if pkt.packet_type == eio_packet.PING:
+            self._ping(packet_frame(pkt))
             return
         if pkt.packet_type == eio_packet.MESSAGE:
             self._send_message(packet_frame(pkt))
@@ -177,6 +190,52 @@ class FrameSocket(eio_socket.Socket):
     def _bound(self) -> int:
         return self._max_backlog or self.server.frame_max_backlog
 
+    def outstanding(self) -> int:
+        """Bytes for this client that it has not read yet: unsent, or sent and not read."""
+        return self._backlog + self._written - self._read_to
+
+    # --- pings: heartbeats, and how far the client has read ----------------------------
+    def _ping(self, ping: bytes) -> None:
+        """Send a ping ahead of what is queued, at a frame boundary."""
+        if self._urgent is not None or self._finished:
+            return  # one is on its way: its pong serves this one's purpose too
+        if self._held_frames:
+            self.flush()  # what was held goes first
+        if not (self._writing or self.queue.qsize()):
+            try:
+                sent = self._try_send(ping)
+            except OSError:  # the writer meets the error too and closes the connection
+                sent = 0
+            self._written += sent
+            if sent == len(ping):
+                self._pinged()
+                return
+            ping = ping[sent:]
+        self._urgent = ping
+        self._start_writer()
+
+    def _pinged(self) -> None:
+        """A ping has just gone to the kernel: its pong will say the client read this far."""
+        self._pinged_at = self._written
+        if self._pings is None:
+            self._pings = collections.deque()
+        self._pings.append(self._written)
+
+    def _ask_how_far_read(self) -> None:
+        """Ping after each quarter of the bound written, so that pongs keep telling."""
+        if self._written - self._pinged_at >= self.server.frame_max_backlog // 4:
+            self._ping(_PING_FRAME)
+
+    def receive(self, pkt):
+        """engine.io's, and a pong moves what the client has read up to its ping."""
+        # A pong to a ping sent while long-polling would count for a later one: it only
+        # moves the position early, once, for a client that has just upgraded.
+        if pkt.packet_type == eio_packet.PONG and self._pings:
+            self._read_to = self._pings.popleft()
+            if self._behind and self.outstanding() <= self.server.frame_max_backlog // 2:
+                self._behind = False
+        return super().receive(pkt)
+
     def limit_in_flight(self, max_bytes: int | None) -> None:
         """Hold at most ``max_bytes`` for this client, in the queue and in the kernel's send
         buffer each (None: the server's bound and buffer again)."""
@@ -207,7 +266,12 @@ class FrameSocket(eio_socket.Socket):
                 sent = self._try_send(data)
             except OSError:  # the writer meets the error too and closes the connection
                 sent = 0
+            self._written += sent
             if sent == len(data):
+                self._ask_how_far_read()
+                if not self._behind and self.outstanding() > self.server.frame_max_backlog:
+                    self._behind = True  # the kernel took it all, but the client reads slowly
+                    self.server.frame_on_behind(self.sid)
                 return
             if sent:
                 self._partial_head = True  # no ping may go before the rest of this frame
@@ -257,6 +321,8 @@ class FrameSocket(eio_socket.Socket):
                 if self._urgent is not None and not self._partial_head:
                     urgent, self._urgent = self._urgent, None
                     self._sendall(urgent)
+                    self._written += len(urgent)
+                    self._pinged()
                 if not self.queue.qsize():
                     if self._urgent is None:
                         return  # all written; the next backlog starts a new writer
@@ -265,6 +331,8 @@ class FrameSocket(eio_socket.Socket):
                 self._partial_head = False
                 if data:
                     self._sendall(data)
+                    self._written += len(data)
+                    self._ask_how_far_read()
                 # Only now: bytes still being written wait for the client as much as queued
                 # ones (one queued item can be a whole replay page).
                 self._backlog -= counted
@@ -550,6 +618,12 @@ class FastPath:
         """Bytes waiting unsent for the client ``sid`` (0 if unknown)."""
         sock = self._socket(sid)
         return sock._backlog if sock else 0
+
+    def outstanding(self, sid: str) -> int:
+        """Bytes for the client ``sid`` that it has not read yet (0 if unknown): see
+        :meth:`FrameSocket.outstanding`."""
+        sock = self._socket(sid)
+        return sock.outstanding() if sock else 0
 
     def limit_in_flight(self, sid: str, max_bytes: int | None) -> None:
         """See :meth:`FrameSocket.limit_in_flight`; nothing for a client not served here."""

@@ -295,6 +295,34 @@ def test_replay_longer_than_the_backlog_bound_is_paced_to_the_client(
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
+def test_client_is_sent_about_the_bound_past_the_last_ping_it_answered(
+    mode, start_gateway, small_backlog, process_writer, raw_client, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    client = raw_client(gateway)  # the kernel's own buffers: they would take megabytes
+    _subscribe(client, {"all": True})
+    for _ in range(FLOOD):
+        process_writer.write(serial, padding=PADDING)
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
+
+    # It reads all that comes, but answers no ping: the gateway cannot know it read.
+    client.ws.settimeout(2)
+    unanswered: list[str] = []
+    with contextlib.suppress(websocket.WebSocketTimeoutException):
+        while True:
+            unanswered.append(client.ws.recv())
+    got = [json.loads(p[2:])[1]["version"] for p in unanswered if p.startswith("42")]
+    # The bound (64 KiB), what the relay wrote in the batch that passed it, and a page.
+    assert 0 < len(got) < FLOOD // 3
+
+    for _ in range(unanswered.count("2")):
+        client.ws.send("3")  # now it has read them
+    client.ws.settimeout(15)
+    assert got + _read_events(client, FLOOD - len(got)) == list(range(1, FLOOD + 1))
+    assert gateway.metric("gateway_slow_clients_dropped_total") == 0
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
 def test_ping_goes_ahead_of_the_events_queued_for_a_slow_client(
     mode, start_gateway, process_settings, process_writer, raw_client, serial
 ):

@@ -131,3 +131,24 @@ def test_ping_due_while_a_frame_is_half_written_goes_after_that_frame(wire):
 
     data = wire.run_writer_while_reading(len(big) + len(frame("2")))
     assert decode(data) == [(Opcode.TEXT, big[10:]), (Opcode.TEXT, b"2")]
+
+
+def test_each_pong_tells_how_far_the_client_has_read(wire):
+    quarter = _message(BOUND // 4)
+    wire.sock.send_frames(quarter)  # a ping goes after each quarter of the bound
+    wire.sock.send_frames(_message(1000))
+    assert decode(wire.read(len(quarter) + 3 + 1000 + 4))[1] == (Opcode.TEXT, b"2")
+    assert wire.sock.outstanding() == len(quarter) + 3 + 1000 + 4
+
+    wire.sock.receive(PONG)
+    assert wire.sock.outstanding() == 1000 + 4  # only what came after the ping
+
+
+def test_client_that_reads_slower_than_the_kernel_takes_is_reported_behind(wire):
+    message = _message(BOUND // 8)
+    for _ in range(7):  # the kernel takes it all, and the client has read none of it
+        wire.sock.send_frames(message)
+    assert wire.behind == []
+    wire.sock.send_frames(_message(BOUND // 4))  # past the bound
+    assert wire.sock.outstanding() > BOUND
+    assert wire.behind == ["sid"]
