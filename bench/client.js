@@ -80,6 +80,14 @@ class RunStats {
     this.recovered = 0; // events of gaps fetched with `history` (BENCH_WHEN_BEHIND=skip)
     this.missed = 0; // `missed` notices
     this.recoveredLastNs = 0;
+    // The longest any client went without a ping (the server pings every pingInterval, and
+    // more often while it paces a catch-up; socket.io-client gives up at pingInterval +
+    // pingTimeout): how close heartbeats came to failing.
+    this.maxPingGapNs = 0;
+  }
+
+  pingGap(ns) {
+    if (ns > this.maxPingGapNs) this.maxPingGapNs = ns;
   }
 
   recover(idx, event) {
@@ -170,6 +178,7 @@ class RunStats {
       hist, bin_ms: BIN_NS / 1e6, bin_count: this.binCount,
       bin_max_ms: this.binMax.map((v) => v / 1e6), now_ns: now(),
       recovered: this.recovered, missed: this.missed, recovered_last_ns: this.recoveredLastNs,
+      max_ping_gap_ms: this.maxPingGapNs / 1e6,
     };
   }
 }
@@ -274,9 +283,16 @@ function openSocket(idx, done) {
     }
   });
   socket.on('drone:event', (event) => onDroneEvent(idx, event, gaps));
+  let lastPing = now();
+  socket.io.on('ping', () => {
+    const t = now();
+    stats.pingGap(t - lastPing);
+    lastPing = t;
+  });
   socket.on('connect_error', (err) => settle(err));
   socket.on('disconnect', (reason) => {
     if (subscribed) {
+      stats.pingGap(now() - lastPing);
       subscribed = false;
       disconnects++;
       disconnectReasons[reason] = (disconnectReasons[reason] || 0) + 1;

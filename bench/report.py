@@ -45,6 +45,7 @@ def merge_stats(parts: list[dict]) -> dict:
         "min_per_client": min(p["min_per_client"] for p in parts),
         "clients_without_events": sum(p["clients_without_events"] for p in parts),
         "max_ms": max(p["max_ms"] for p in parts),
+        "max_ping_gap_ms": max(p.get("max_ping_gap_ms", 0) for p in parts),
         "recovered": sum(p.get("recovered", 0) for p in parts),
         "missed": sum(p.get("missed", 0) for p in parts),
         "recovered_last_ns": max(p.get("recovered_last_ns", 0) for p in parts),
@@ -133,6 +134,10 @@ def _fmt(value, digits=1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _cores(busy: list[float] | None) -> str:
+    return " / ".join(f"{b:.0f}" for b in busy) if busy else "–"
+
+
 def _ratio(value, peer) -> str:
     if value is None or not peer:
         return ""
@@ -199,8 +204,8 @@ def markdown(results: dict) -> str:
         "## Every step",
         "",
         "| gateway | client | C | events/s | delivered msg/s | delivered | p50 ms | p99 ms "
-        "| max ms | gw CPU% | gw RSS MB | client CPU% | dup | ooo | disc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| max ms | gw CPU% | gw RSS MB | client CPU% | cores busy % | dup | ooo | disc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for config in results["configs"]:
         for r in config["steps"]:
@@ -209,8 +214,8 @@ def markdown(results: dict) -> str:
                 f"| {_fmt(r['events_per_s'])} | {_fmt(r['delivered_per_s'], 0)} "
                 f"| {r['fraction']:.4f} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} "
                 f"| {_fmt(r['max_ms'], 1)} | {_fmt(r['cpu_percent'], 0)} | {_fmt(r['rss_mb'])} "
-                f"| {_fmt(r['client_cpu_percent'], 0)} | {r['duplicates']} | {r['out_of_order']} "
-                f"| {r['disconnects']} |"
+                f"| {_fmt(r['client_cpu_percent'], 0)} | {_cores(r.get('core_busy_percent'))} "
+                f"| {r['duplicates']} | {r['out_of_order']} | {r['disconnects']} |"
             )
     for name, scenario in results.get("scenarios", {}).items():
         out += [

@@ -191,9 +191,11 @@ class Bench:
         for p in gw_procs + cl_procs:
             p.cpu_percent(None)
         gc_before = [g.full_collections() for g in gateways]
+        psutil.cpu_percent(percpu=True)  # starts the machine's per-core count
         sent = produce(run)
         gw_cpu = sum(p.cpu_percent(None) for p in gw_procs)
         cl_cpu = sum(p.cpu_percent(None) for p in cl_procs)
+        cores = psutil.cpu_percent(percpu=True)
         expected = sent["sent"] * sum(c.clients for c in clients)
         merged = self._drain(clients, expected, drain)
         gc_after = [g.full_collections() for g in gateways]
@@ -219,6 +221,9 @@ class Bench:
             "cpu_percent": gw_cpu,
             "rss_mb": sum(rss_bytes(g.pid) for g in gateways) / 2**20,
             "client_cpu_percent": cl_cpu,
+            # How busy each core was, whatever ran on it: the gateway's is core 0, the
+            # clients share core 1 with Redis and the publisher (or the REST writer).
+            "core_busy_percent": cores,
             "duplicates": merged["duplicates"],
             "out_of_order": merged["out_of_order"],
             "disconnects": merged["disconnects"],
@@ -351,6 +356,8 @@ class Bench:
                 "rss_mb_after": row["rss_mb"],
                 "disconnects": row["disconnects"],
                 "disconnect_reasons": merged["disconnect_reasons"],
+                # The longest a client went without a ping (interval 25 s, given up at 45 s).
+                "max_ping_gap_s": round(merged["max_ping_gap_ms"] / 1000, 1),
                 # When, in seconds from the end of the overload (negative: during it).
                 "disconnect_s": [round((t - end_ns) / 1e9, 1) for t in merged["disconnect_ns"]],
                 "duplicates": row["duplicates"],
@@ -405,6 +412,7 @@ class Bench:
                 "gateway_cpu_percent": row["cpu_percent"],
                 "api_cpu_percent": sent["api_cpu_percent"],
                 "client_cpu_percent": row["client_cpu_percent"],
+                "core_busy_percent": row["core_busy_percent"],
             }
 
 
