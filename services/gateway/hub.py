@@ -397,6 +397,10 @@ class Hub:
         """Once the client has drained its backlog, join it to live delivery at the live
         position, first telling it the events after ``cursor`` it did not get (``missed``)."""
         self._wait_until_sent(sid)  # all of it: what still waits delays the live events
+        # And read, but for what came after the last ping: else the live events would wait
+        # behind what fills its kernel's buffers, and the transport would still count it as
+        # behind, and so would not report it again.
+        self._wait_for_drain(sid)
         with self._lock:
             client = self._clients.get(sid)
             if client is None or not client.replaying:

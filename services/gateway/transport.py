@@ -142,6 +142,7 @@ class FrameSocket(eio_socket.Socket):
     _pinged_at = 0  # the stream position after the last ping
     _read_to = 0  # the client has read up to here: the position of its last pong's ping
     _pings = None  # deque: the positions of the pings not answered yet, oldest first
+    _next_check = 0  # the position at which to ping, or to see whether it reads too slowly
     _tcp = None  # the TCP socket under the WebSocket
     _max_backlog = None  # this client's own bound and send buffer (``limit_in_flight``)
     _writer_task = None
@@ -221,10 +222,19 @@ class FrameSocket(eio_socket.Socket):
             self._pings = collections.deque()
         self._pings.append(self._written)
 
-    def _ask_how_far_read(self) -> None:
-        """Ping after each quarter of the bound written, so that pongs keep telling."""
-        if self._written - self._pinged_at >= self.server.frame_max_backlog // 4:
+    def _check_reading(self) -> None:
+        """Ping after each quarter of the bound written, so that pongs keep telling, and
+        report the client behind once more than the bound waits for it.
+
+        Runs only when the position passes ``_next_check``: one comparison per write.
+        """
+        bound = self.server.frame_max_backlog
+        if self._written - self._pinged_at >= bound // 4:
             self._ping(_PING_FRAME)
+        if not self._behind and self.outstanding() > bound:
+            self._behind = True  # the kernel took it, but the client reads slowly
+            self.server.frame_on_behind(self.sid)
+        self._next_check = min(self._pinged_at + bound // 4, self._read_to + bound + 1)
 
     def receive(self, pkt):
         """engine.io's, and a pong moves what the client has read up to its ping."""
@@ -268,10 +278,8 @@ class FrameSocket(eio_socket.Socket):
                 sent = 0
             self._written += sent
             if sent == len(data):
-                self._ask_how_far_read()
-                if not self._behind and self.outstanding() > self.server.frame_max_backlog:
-                    self._behind = True  # the kernel took it all, but the client reads slowly
-                    self.server.frame_on_behind(self.sid)
+                if self._written >= self._next_check:
+                    self._check_reading()
                 return
             if sent:
                 self._partial_head = True  # no ping may go before the rest of this frame
@@ -332,7 +340,8 @@ class FrameSocket(eio_socket.Socket):
                 if data:
                     self._sendall(data)
                     self._written += len(data)
-                    self._ask_how_far_read()
+                    if self._written >= self._next_check:
+                        self._check_reading()
                 # Only now: bytes still being written wait for the client as much as queued
                 # ones (one queued item can be a whole replay page).
                 self._backlog -= counted

@@ -385,6 +385,20 @@ def test_slow_client_that_skips_rejoins_live_and_is_told_what_it_missed(
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
+def test_client_that_skips_with_more_than_the_bound_unread_in_its_kernel_is_not_dropped(
+    mode, start_gateway, small_backlog, process_writer, raw_client, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    stalled = raw_client(gateway)  # the kernel's own receive buffer: more than the 64 KiB bound
+
+    ids, before, notice, after = _skip_through_a_flood(gateway, stalled, process_writer, serial)
+
+    assert [v for _, v in before] == list(range(1, len(before) + 1))
+    assert [i for i, _ in after] == ids[ids.index(notice["until"]) + 1 :]
+    assert gateway.metric("gateway_slow_clients_dropped_total") == 0
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
 def test_what_a_skipping_client_missed_comes_from_the_history_exactly_once(
     mode, start_gateway, small_backlog, process_writer, raw_client, serial
 ):
