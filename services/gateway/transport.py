@@ -203,11 +203,7 @@ class FrameSocket(eio_socket.Socket):
         if self._held_frames:
             self.flush()  # what was held goes first
         if not (self._writing or self.queue.qsize()):
-            try:
-                sent = self._try_send(ping)
-            except OSError:  # the writer meets the error too and closes the connection
-                sent = 0
-            self._written += sent
+            sent = self._send_now(ping)
             if sent == len(ping):
                 self._pinged()
                 return
@@ -267,16 +263,22 @@ class FrameSocket(eio_socket.Socket):
         if frames:
             self._write(frames)
 
+    def _send_now(self, data: bytes | bytearray) -> int:
+        """Hand the kernel what it takes of ``data`` without blocking; how much it took.
+        Only when nothing is queued or being written: the bytes must keep their order."""
+        try:
+            sent = self._try_send(data)
+        except OSError:  # the writer meets the error too and closes the connection
+            sent = 0
+        self._written += sent
+        return sent
+
     def _write(self, data: bytes | bytearray) -> None:
         """Send ``data`` without blocking if nothing is ahead of it; queue what is left."""
         if self._finished:
             return
         if not (self._writing or self.queue.qsize()):
-            try:
-                sent = self._try_send(data)
-            except OSError:  # the writer meets the error too and closes the connection
-                sent = 0
-            self._written += sent
+            sent = self._send_now(data)
             if sent == len(data):
                 if self._written >= self._next_check:
                     self._check_reading()
