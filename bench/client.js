@@ -292,11 +292,12 @@ function openSocket(idx, done) {
   socket.on('connect_error', (err) => settle(err));
   socket.on('disconnect', (reason) => {
     if (subscribed) {
-      stats.pingGap(now() - lastPing);
+      const t = now();
+      stats.pingGap(t - lastPing);
       subscribed = false;
       disconnects++;
       disconnectReasons[reason] = (disconnectReasons[reason] || 0) + 1;
-      disconnectTimes.push(now());
+      disconnectTimes.push(t);
       connectedNow--;
     }
     settle(new Error('disconnected before subscribing'));
