@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 from flask import Flask
 
 from shared.contract import SOCKETIO_PATH
@@ -26,19 +28,35 @@ def _origin_check(allowed: tuple[str, ...]):
     return check
 
 
-class _NoCompression:
+def _without_compression_offer(wsgi_app):
     """Drop the client's permessage-deflate offer before the WebSocket server sees it.
 
     Browsers offer compression on every connection; a server that accepts compresses each
     message separately for each client, which costs more CPU than the whole fan-out.
     """
+    call = _as_function(wsgi_app)
 
-    def __init__(self, wsgi_app):
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ, start_response):
+    def without_compression_offer(environ, start_response):
         environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-        return self.wsgi_app(environ, start_response)
+        return call(environ, start_response)
+
+    return without_compression_offer
+
+
+def _as_function(wsgi_app):
+    """``wsgi_app`` as a function or bound method, which CPython calls without a new C
+    stack frame; a call to a callable object (a middleware instance) takes one, about
+    700 bytes, and a WebSocket's reader task waits under the whole WSGI stack for the
+    connection's life: gevent keeps a copy of that C stack for every idle connection."""
+    if isinstance(wsgi_app, types.FunctionType | types.MethodType):
+        return wsgi_app
+    return wsgi_app.__call__
+
+
+def wsgi_entry(app: Flask):
+    """What the WSGI server calls: the app's middleware stack without ``Flask.__call__``
+    (which only calls it), as a function or bound method (:func:`_as_function`)."""
+    return _as_function(app.wsgi_app)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -68,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         engineio_logger=False,
     )
     if not settings.gateway_ws_compression:
-        app.wsgi_app = _NoCompression(app.wsgi_app)
+        app.wsgi_app = _without_compression_offer(app.wsgi_app)
     trust_proxies(app, settings.trusted_proxy_hops)  # outermost: Socket.IO sees the client
     fast_path = None
     if transport.supported(settings.gateway_async_mode, settings.gateway_ws_compression):

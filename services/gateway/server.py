@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 
-from services.gateway.app import create_app
+from services.gateway.app import create_app, wsgi_entry
 from shared.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _serve_eventlet(app, gateway, address, settings) -> None:
     server = eventlet.spawn(
         wsgi.server,
         listener,
-        app,
+        wsgi_entry(app),
         protocol=_small_buffers(wsgi.HttpProtocol),
         log_output=False,
         keepalive=True,
@@ -91,7 +91,7 @@ def _serve_gevent(app, gateway, address, settings) -> None:
     gevent.config.track_greenlet_tree = False
     server = WSGIServer(
         address,
-        app,
+        wsgi_entry(app),
         handler_class=_small_read_buffer(WebSocketHandler),
         log=None,
         spawn=settings.gateway_max_connections,  # a pool of that many connection greenlets

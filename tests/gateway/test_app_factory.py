@@ -1,6 +1,11 @@
 """The gateway's app factory builds a complete app without starting anything."""
 
+import types
+
+from werkzeug.test import Client
+
 from services.gateway import create_app
+from services.gateway.app import wsgi_entry
 
 
 def test_create_app_builds_an_app_with_its_gateway(settings):
@@ -35,3 +40,13 @@ def test_metrics_are_exposed_in_prometheus_format(settings):
 
     assert "gateway_connected_clients" in body
     assert "gateway_fanout_latency_seconds" in body
+
+
+def test_served_entry_is_the_apps_middleware_stack_as_a_function(settings):
+    app = create_app(settings.replace(gateway_async_mode="threading"))
+
+    entry = wsgi_entry(app)
+
+    # A callable object would cost each idle WebSocket's reader a C stack frame to wait in.
+    assert isinstance(entry, types.FunctionType | types.MethodType)
+    assert Client(entry).get("/healthz").json == {"status": "ok"}

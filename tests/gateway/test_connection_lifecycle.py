@@ -89,6 +89,21 @@ def test_client_upgrading_from_long_polling_gets_every_event_once_in_order(
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
+def test_browsers_compression_offer_is_declined(mode, start_gateway, process_settings, tokens):
+    gateway = start_gateway(process_settings.replace(gateway_async_mode=mode))
+    ws = raw_websocket(
+        gateway.url,
+        timeout=15,
+        header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
+    )
+    try:
+        open_session(ws, tokens["viewer"])  # the session works, uncompressed
+        assert "sec-websocket-extensions" not in {k.lower() for k in ws.getheaders()}
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
 def test_idle_client_is_pinged_every_interval_while_it_answers(
     mode, start_gateway, fast_pings, raw_client
 ):
