@@ -141,12 +141,38 @@ class FrameSocket(eio_socket.Socket):
     _written = 0  # bytes handed to the kernel
     _pinged_at = 0  # the stream position after the last ping
     _read_to = 0  # the client has read up to here: the position of its last pong's ping
-    _pings = None  # deque: the positions of the pings not answered yet, oldest first
+    # The positions of the pings not answered yet, oldest first: a list, not a deque (which
+    # takes 600 bytes for the one or few entries it ever holds).
+    _pings = None
     _next_check = 0  # the position at which to ping, or to see whether it reads too slowly
     _tcp = None  # the TCP socket under the WebSocket
     _max_backlog = None  # this client's own bound and send buffer (``limit_in_flight``)
     _writer_task = None
     _finished = False  # the WebSocket is closed: nothing more goes out
+    # engine.io's queue, made when something is queued and dropped once the writer has
+    # emptied it: an idle client on the WebSocket needs none, and one is 2.5 KB.
+    _queue = None
+
+    @classmethod
+    def promote(cls, sock: eio_socket.Socket) -> None:
+        """Make engine.io's new ``sock`` a :class:`FrameSocket`, keeping what it queued."""
+        sock.__class__ = cls
+        sock._queue = sock.__dict__.pop("queue")
+
+    @property
+    def queue(self):
+        """engine.io's queue (long-polling's transport, and the writer's backlog)."""
+        if self._queue is None:
+            self._queue = self.server.create_queue()
+        return self._queue
+
+    @queue.setter
+    def queue(self, queue) -> None:
+        self._queue = queue
+
+    def _queued(self) -> int:
+        queue = self._queue
+        return 0 if queue is None else queue.qsize()
 
     # --- sending ------------------------------------------------------------------------
     def send(self, pkt):
@@ -202,7 +228,7 @@ class FrameSocket(eio_socket.Socket):
             return  # one is on its way: its pong serves this one's purpose too
         if self._held_frames:
             self.flush()  # what was held goes first
-        if not (self._writing or self.queue.qsize()):
+        if not (self._writing or self._queued()):
             sent = self._send_now(ping)
             if sent == len(ping):
                 self._pinged()
@@ -215,8 +241,9 @@ class FrameSocket(eio_socket.Socket):
         """A ping has just gone to the kernel: its pong will say the client read this far."""
         self._pinged_at = self._written
         if self._pings is None:
-            self._pings = collections.deque()
-        self._pings.append(self._written)
+            self._pings = [self._written]
+        else:
+            self._pings.append(self._written)
 
     def _check_reading(self) -> None:
         """Ping after each quarter of the bound written, so that pongs keep telling, and
@@ -237,7 +264,7 @@ class FrameSocket(eio_socket.Socket):
         # A pong to a ping sent while long-polling would count for a later one: it only
         # moves the position early, once, for a client that has just upgraded.
         if pkt.packet_type == eio_packet.PONG and self._pings:
-            self._read_to = self._pings.popleft()
+            self._read_to = self._pings.pop(0)
             if self._behind and self.outstanding() <= self.server.frame_max_backlog // 2:
                 self._behind = False
         return super().receive(pkt)
@@ -277,7 +304,7 @@ class FrameSocket(eio_socket.Socket):
         """Send ``data`` without blocking if nothing is ahead of it; queue what is left."""
         if self._finished:
             return
-        if not (self._writing or self.queue.qsize()):
+        if not (self._writing or self._queued()):
             sent = self._send_now(data)
             if sent == len(data):
                 if self._written >= self._next_check:
@@ -318,7 +345,7 @@ class FrameSocket(eio_socket.Socket):
         elif (
             not self._writing
             and self._ws is not None
-            and (self.queue.qsize() or self._urgent is not None)
+            and (self._queued() or self._urgent is not None)
         ):
             self._writing = True  # from now: the spawned writer may not have run yet
             self._writer_task = self.server.start_background_task(self._write_queued)
@@ -333,9 +360,10 @@ class FrameSocket(eio_socket.Socket):
                     self._sendall(urgent)
                     self._written += len(urgent)
                     self._pinged()
-                if not self.queue.qsize():
+                if not self._queued():
                     if self._urgent is None:
-                        return  # all written; the next backlog starts a new writer
+                        self._queue = None  # all written; the next backlog makes another
+                        return  # and starts a new writer
                     continue
                 data, end, counted = self._take_queued()
                 self._partial_head = False
@@ -384,8 +412,8 @@ class FrameSocket(eio_socket.Socket):
 
     def _discard_queued(self) -> None:
         self._urgent = None
-        queue = self.queue
-        for _ in range(queue.qsize()):
+        queue = self._queue
+        for _ in range(self._queued()):
             queue.get_nowait()
             queue.task_done()
 
@@ -413,7 +441,9 @@ class FrameSocket(eio_socket.Socket):
         writers = _raw_writers(ws, self.server.async_mode)
         if writers is None:
             # Not a transport this module knows how to write to: engine.io's own path.
+            queue = self.queue
             self.__class__ = eio_socket.Socket
+            self.queue = queue
             return eio_socket.Socket._websocket_handler(self, ws)
         ws = _CheckedWebSocket(ws, self.server.max_http_buffer_size)
         for attr in ("_sock", "socket"):  # the read timeout engine.io sets
@@ -616,7 +646,7 @@ class FastPath:
         def promote_then_connect(eio_sid, environ, *args):
             sock = eio.sockets.get(eio_sid)
             if type(sock) is eio_socket.Socket:
-                sock.__class__ = FrameSocket
+                FrameSocket.promote(sock)
             return on_connect(eio_sid, environ, *args)
 
         eio.handlers["connect"] = promote_then_connect

@@ -152,3 +152,18 @@ def test_client_that_reads_slower_than_the_kernel_takes_is_reported_behind(wire)
     wire.sock.send_frames(_message(BOUND // 4))  # past the bound
     assert wire.sock.outstanding() > BOUND
     assert wire.behind == ["sid"]
+
+
+def test_idle_client_holds_no_queue_and_a_later_backlog_gets_one(wire):
+    wire.sock.server.frame_max_backlog = 64 * 1024 * 1024  # no client is behind here
+    big = _message(4 * 1024 * 1024)  # more than the socket pair's buffers take at once
+    wire.sock.send_frames(big)
+    assert wire.sock.queue.qsize() == 1  # the rest of the frame
+    assert decode(wire.run_writer_while_reading(len(big))) == [(Opcode.TEXT, big[10:])]
+    assert wire.sock._queue is None  # emptied by the writer, then dropped
+
+    wire.sock.send_frames(big)
+    small = _message(100)
+    wire.sock.send_frames(small)  # behind the rest of the big one, in a new queue
+    data = wire.run_writer_while_reading(len(big) + len(small))
+    assert decode(data) == [(Opcode.TEXT, big[10:]), (Opcode.TEXT, small[2:])]
