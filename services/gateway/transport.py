@@ -436,6 +436,17 @@ class FrameSocket(eio_socket.Socket):
             pinger.add(self)
 
     # --- the WebSocket session ----------------------------------------------------------
+    def _upgrade_websocket(self, environ, start_response):
+        """engine.io's, calling the WebSocket wrapper's bound ``__call__``: the reader waits
+        under this call for the connection's life, and a call to a callable object costs
+        it a saved C stack frame (see ``app.wsgi_entry``)."""
+        if self.upgraded:
+            raise OSError("Socket has been upgraded already")
+        if self.server._async["websocket"] is None:
+            return self.server._bad_request()
+        ws = self.server._async["websocket"](self._websocket_handler, self.server)
+        return ws.__call__(environ, start_response)
+
     def _websocket_handler(self, ws):
         """engine.io's WebSocket loop, without its writer task."""
         writers = _raw_writers(ws, self.server.async_mode)
