@@ -104,6 +104,20 @@ def test_browsers_compression_offer_is_declined(mode, start_gateway, process_set
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
+def test_handshake_with_headers_many_times_the_read_buffer_connects(
+    mode, start_gateway, process_settings, tokens
+):
+    gateway = start_gateway(process_settings.replace(gateway_async_mode=mode))
+    ws = raw_websocket(gateway.url, timeout=15, cookie="session=" + "x" * 6000)
+    try:
+        open_session(ws, tokens["viewer"])
+        ws.send('42["subscribe",{"all":true}]')
+        assert ws.recv().startswith("42")  # served after the handshake, as any client
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
 def test_idle_client_is_pinged_every_interval_while_it_answers(
     mode, start_gateway, fast_pings, raw_client
 ):
