@@ -479,7 +479,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     if any(k not in ("sio", "sio-nd") for k in kinds):
         parser.error("kinds must be among sio, sio-nd")
     default_rates = (
-        "2500,10000,40000" if args.quick else "2500,5000,10000,20000,30000,40000,60000,80000"
+        "2500,10000,40000"
+        if args.quick
+        else "2500,5000,10000,20000,30000,40000,60000,80000,100000,120000,160000,200000"
     )
     plan = Plan(
         modes=modes,
