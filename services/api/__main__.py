@@ -8,11 +8,17 @@ python -m services.api dev-tokens            # var/dev-tokens.json, one token pe
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 
 from shared.auth import ROLES, mint_token, signing_secret, write_dev_tokens
 from shared.logs import configure_logging
 from shared.settings import Settings, SettingsError
+
+# prometheus-client's own variable: where its multiprocess mode keeps every worker's samples.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve(settings: Settings) -> None:
@@ -36,6 +42,7 @@ def serve(settings: Settings) -> None:
     from shared.auth import check_production_keys
 
     check_production_keys(settings)  # fail in the master, before forking workers
+    metrics_dir = _share_metrics_between_workers() if settings.api_workers > 1 else None
 
     class Server(BaseApplication):
         def load_config(self):
@@ -52,6 +59,7 @@ def serve(settings: Settings) -> None:
                 "control_socket_disable": True,  # one fixed path would clash between instances
                 "preload_app": False,  # each worker builds its own app and connections
                 "worker_exit": _worker_exit,
+                "child_exit": _child_exit,
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -61,7 +69,30 @@ def serve(settings: Settings) -> None:
 
             return create_app(settings)
 
-    Server().run()
+    try:
+        Server().run()
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _share_metrics_between_workers() -> str:
+    """A fresh directory for prometheus-client's multiprocess mode (see
+    ``services.api.metrics``). Set here, in gunicorn's master: the workers fork from it and
+    import prometheus-client with the app, which picks the mode at import."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before the workers' metrics mode")
+    path = tempfile.mkdtemp(prefix="api-metrics-")
+    os.environ[MULTIPROCESS_DIR] = path
+    return path
+
+
+def _child_exit(server, worker) -> None:
+    # A worker's gauges leave the sum when it goes; its counters stay (they only grow).
+    if MULTIPROCESS_DIR in os.environ:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def _worker_exit(server, worker) -> None:

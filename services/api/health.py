@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 blp = Blueprint("health", __name__)
 
@@ -40,5 +40,5 @@ def readyz():
 
 @blp.get("/metrics")
 def metrics():
-    registry = current_app.extensions["api_extensions"].metrics.registry
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+    body = current_app.extensions["api_extensions"].metrics.exposition()
+    return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0])

@@ -1,11 +1,22 @@
 """Prometheus metrics of one app, in a registry of its own (so tests can build many apps).
 
 Labels are bounded: the route template (``/api/v1/drones/<serial>``), never the serial.
+
+Under gunicorn with several workers each worker counts its own requests, and a scrape
+reaches one of them: the server then runs prometheus-client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, set by ``python -m services.api`` before the workers start),
+in which every worker writes its samples to files and :meth:`Metrics.exposition` adds up
+all of them.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -39,4 +50,14 @@ class Metrics:
             "api_outbox_backlog",
             "Outbox batches waiting to be published, as of the relay's last scan",
             registry=self.registry,
+            # Every worker's relay scans the same database: the live workers' largest.
+            multiprocess_mode="livemax",
         )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this app's collectors, or of every worker's."""
+        if MULTIPROCESS_DIR not in os.environ:
+            return generate_latest(self.registry)
+        workers = CollectorRegistry()
+        MultiProcessCollector(workers)
+        return generate_latest(workers)

@@ -10,6 +10,7 @@ import requests
 
 from services.api.storage import Storage
 from shared.eventlog import EventLog
+from tests.support.services import metric_samples
 from tests.support.waiting import wait_until
 
 BASE = "/api/v1/drones"
@@ -179,3 +180,23 @@ def test_sigkill_with_redis_down_then_restart_publishes_the_backlog_once(
         f"\nRedis down + SIGKILL: version {doc['version']}, {pending_at_kill} batches pending "
         f"at kill, {len(events)} events delivered once after restart"
     )
+
+
+def _healthz_requests(api) -> float:
+    samples = metric_samples(api.url)
+    return sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "api_requests_total" and ("route", "/healthz") in labels
+    )
+
+
+def test_metrics_count_the_requests_of_every_worker(start_api, process_settings):
+    # mongomock: each worker has a store of its own, which a health check does not mind.
+    api = start_api(process_settings.replace(api_workers=2, mongodb_uri="mongomock://workers"))
+    before = _healthz_requests(api)
+    for _ in range(40):  # a connection each: the workers take them as they come
+        assert requests.get(api.url + "/healthz", headers={"Connection": "close"}).ok
+
+    # Whichever worker answers the scrape, it counts every worker's requests.
+    assert [_healthz_requests(api) for _ in range(6)] == [before + 40] * 6
