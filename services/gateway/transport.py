@@ -7,7 +7,8 @@ ping interval. With thousands of clients those tasks are most of the gateway's C
 the memory of an idle connection, and every object they hold lengthens CPython's full
 garbage collections.
 
-:class:`FrameSocket` keeps engine.io's protocol, queue and reader, and changes the rest:
+:class:`FrameSocket` keeps engine.io's protocol, queue (made only while something waits in
+it) and reader, and changes the rest:
 
 - each packet is framed once: an event emitted to many clients is one packet object shared
   by every recipient, and its frame is cached on it;
