@@ -11,7 +11,7 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
+from pathlib import Path
 
 from shared.auth import ROLES, mint_token, signing_secret, write_dev_tokens
 from shared.logs import configure_logging
@@ -42,7 +42,7 @@ def serve(settings: Settings) -> None:
     from shared.auth import check_production_keys
 
     check_production_keys(settings)  # fail in the master, before forking workers
-    metrics_dir = _share_metrics_between_workers() if settings.api_workers > 1 else None
+    metrics_dir = _share_metrics_between_workers(settings) if settings.api_workers > 1 else None
 
     class Server(BaseApplication):
         def load_config(self):
@@ -60,6 +60,7 @@ def serve(settings: Settings) -> None:
                 "preload_app": False,  # each worker builds its own app and connections
                 "worker_exit": _worker_exit,
                 "child_exit": _child_exit,
+                "on_exit": lambda server: _remove_metrics_dir(metrics_dir),
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -69,22 +70,31 @@ def serve(settings: Settings) -> None:
 
             return create_app(settings)
 
-    try:
-        Server().run()
-    finally:
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+    Server().run()
 
 
-def _share_metrics_between_workers() -> str:
-    """A fresh directory for prometheus-client's multiprocess mode (see
+def _share_metrics_between_workers(settings: Settings) -> Path:
+    """An empty directory for prometheus-client's multiprocess mode (see
     ``services.api.metrics``). Set here, in gunicorn's master: the workers fork from it and
-    import prometheus-client with the app, which picks the mode at import."""
+    import prometheus-client with the app, which picks the mode at import.
+
+    One per port under ``VAR_DIR``, emptied at start: a server that was killed leaves its
+    files (a few MB) for the next start to remove, not to add up or to count again.
+    """
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before the workers' metrics mode")
-    path = tempfile.mkdtemp(prefix="api-metrics-")
-    os.environ[MULTIPROCESS_DIR] = path
+    path = settings.var_dir / f"metrics-{settings.api_port}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    os.environ[MULTIPROCESS_DIR] = str(path)
     return path
+
+
+def _remove_metrics_dir(path: Path | None) -> None:
+    # From gunicorn's on_exit, in the master: a worker's exit unwinds through serve() too,
+    # so a ``finally`` there would remove the directory under the other workers.
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _child_exit(server, worker) -> None:
