@@ -28,8 +28,7 @@ FAST_MODES = ["eventlet", "gevent"]
 class RawClient:
     """An Engine.IO v4 client over a plain WebSocket, answering pings only when told to."""
 
-    def __init__(self, gateway, token: str, receive_buffer: int | None = None):
-        options = {}
+    def __init__(self, gateway, token: str, receive_buffer: int | None = None, **options):
         if receive_buffer is not None:  # a small one keeps what it does not read at the server
             options["sockopt"] = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),)
         self.ws = raw_websocket(gateway.url, timeout=15, **options)
@@ -53,12 +52,12 @@ class RawClient:
 
 @pytest.fixture
 def raw_client(tokens):
-    """``raw_client(gateway, receive_buffer=None)``: a viewer's RawClient, closed after the
-    test."""
+    """``raw_client(gateway, receive_buffer=None, **options)``: a viewer's RawClient, closed
+    after the test; ``options`` go to ``websocket.create_connection`` (``header``, ``cookie``)."""
     clients: list[RawClient] = []
 
-    def make(gateway, receive_buffer: int | None = None) -> RawClient:
-        clients.append(RawClient(gateway, tokens["viewer"], receive_buffer))
+    def make(gateway, receive_buffer: int | None = None, **options) -> RawClient:
+        clients.append(RawClient(gateway, tokens["viewer"], receive_buffer, **options))
         return clients[-1]
 
     yield make
@@ -89,32 +88,22 @@ def test_client_upgrading_from_long_polling_gets_every_event_once_in_order(
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
-def test_browsers_compression_offer_is_declined(mode, start_gateway, process_settings, tokens):
+def test_browsers_compression_offer_is_declined(mode, start_gateway, process_settings, raw_client):
     gateway = start_gateway(process_settings.replace(gateway_async_mode=mode))
-    ws = raw_websocket(
-        gateway.url,
-        timeout=15,
-        header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
+    client = raw_client(  # the session works, uncompressed
+        gateway, header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"]
     )
-    try:
-        open_session(ws, tokens["viewer"])  # the session works, uncompressed
-        assert "sec-websocket-extensions" not in {k.lower() for k in ws.getheaders()}
-    finally:
-        ws.close()
+    assert "sec-websocket-extensions" not in {k.lower() for k in client.ws.getheaders()}
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
 def test_handshake_with_headers_many_times_the_read_buffer_connects(
-    mode, start_gateway, process_settings, tokens
+    mode, start_gateway, process_settings, raw_client
 ):
     gateway = start_gateway(process_settings.replace(gateway_async_mode=mode))
-    ws = raw_websocket(gateway.url, timeout=15, cookie="session=" + "x" * 6000)
-    try:
-        open_session(ws, tokens["viewer"])
-        ws.send('42["subscribe",{"all":true}]')
-        assert ws.recv().startswith("42")  # served after the handshake, as any client
-    finally:
-        ws.close()
+    client = raw_client(gateway, cookie="session=" + "x" * 6000)
+    client.ws.send('42["subscribe",{"all":true}]')
+    assert client.next_packet().startswith("42")  # served after the handshake, as any client
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
