@@ -555,16 +555,18 @@ class Hub:
         or sent and its reading not acknowledged by a pong): reading the history outruns any
         network, past the bound a client counts as behind (``transport``), and a ping waits
         behind what the client has not read."""
-        if self._fast is None:
-            return
-        while sid in self._clients and self._fast.outstanding(sid) > self._replay_backlog:
-            self._sleep(0.01)
+        self._wait_while(sid, lambda: self._fast.outstanding(sid) > self._replay_backlog)
 
     def _wait_until_sent(self, sid: str) -> None:
         """Wait until nothing waits unsent for the client."""
+        self._wait_while(sid, lambda: self._fast.backlog(sid))
+
+    def _wait_while(self, sid: str, waiting) -> None:
+        """Poll ``waiting()`` every 10 ms while the client ``sid`` is connected (nothing
+        to wait for without the fast path, which alone counts what waits for a client)."""
         if self._fast is None:
             return
-        while sid in self._clients and self._fast.backlog(sid):
+        while sid in self._clients and waiting():
             self._sleep(0.01)
 
     def _drop(self, sid: str):
