@@ -81,6 +81,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         ping_interval=settings.gateway_ping_interval,
         ping_timeout=settings.gateway_ping_timeout,
         json=fastjson,
+        # A client's requests are answered one at a time by its reader, in order: the
+        # transport reads the next only once the answers before it are on their way
+        # (``FrameSocket._make_room``), which bounds what a client's requests make us hold.
+        async_handlers=False,
         manage_session=False,
         logger=False,
         engineio_logger=False,

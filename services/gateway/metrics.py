@@ -61,8 +61,9 @@ class GatewayMetrics:
         )
         self.slow_clients_dropped = Counter(
             "gateway_slow_clients_dropped_total",
-            "Connections of slow clients closed: their backlog passed twice the bound, or "
-            "the event history no longer held their position",
+            "Connections of slow clients closed: they took nothing of their backlog for the "
+            "ping timeout, their backlog besides answers passed twice the bound, or the event "
+            "history no longer held their position",
             registry=self.registry,
         )
         self.gc_pauses = Histogram(

@@ -24,9 +24,13 @@ it) and reader, and changes the rest:
   time (or one batch's write), so a ping waits behind no more than that and the kernel's
   buffers, and a client that reads slowly is not taken for dead;
 - a client whose unsent backlog passes a bound is reported (``on_behind``): the hub then
-  stops its live delivery and serves it from the event history at the pace it reads. If
-  its backlog still grows past twice the bound (a client that sends requests and reads
-  nothing), the connection is dropped: what one client makes the gateway hold is bounded;
+  stops its live delivery and serves it from the event history at the pace it reads;
+- a client's requests are read one at a time (the server handles them in its reader,
+  ``async_handlers=False``), and the next only once its unsent backlog is back under the
+  bound: the answers it has not taken are at most the bound and one request's, however
+  large that one is (a snapshot of a big fleet). A client that takes nothing for a
+  heartbeat's timeout meanwhile is dropped. So is one whose backlog of everything but
+  answers still passes twice the bound: what one client makes the gateway hold is bounded;
 - what a client has *read* is known from its pongs: a client answers pings in order, once
   it has read everything before them, so each pong tells how far it has read. A ping goes
   out after every quarter of the bound written, and a client with more than the bound
@@ -46,6 +50,7 @@ import contextlib
 import logging
 import socket
 import struct
+import threading
 import time
 
 from engineio import exceptions as eio_exceptions
@@ -150,6 +155,10 @@ class FrameSocket(eio_socket.Socket):
     _max_backlog = None  # this client's own bound and send buffer (``limit_in_flight``)
     _writer_task = None
     _finished = False  # the WebSocket is closed: nothing more goes out
+    _reader = None  # the task reading (and answering) the client's requests
+    # Bytes of answers queued since the backlog was last within the bound: they are paced
+    # by the reader (``_make_room``), not by the bound that drops a client.
+    _answers = 0
     # engine.io's queue, made when something is queued and dropped once the writer has
     # emptied it: an idle client on the WebSocket needs none, and one is 2.5 KB.
     _queue = None
@@ -315,10 +324,12 @@ class FrameSocket(eio_socket.Socket):
                 self._partial_head = True  # no ping may go before the rest of this frame
             data = data[sent:]
         self._backlog += len(data)
+        if threading.get_ident() == self._reader:
+            self._answers += len(data)
         # A client's own, smaller bound (``limit_in_flight``) moves it off live delivery
         # sooner; the server's bound still decides when it is dropped.
-        if self._behind and self._backlog > 2 * self.server.frame_max_backlog:
-            self._drop_slow_client()
+        if self._behind and self._backlog > 2 * self.server.frame_max_backlog + self._answers:
+            self._drop_slow_client("its backlog besides answers passed twice the bound")
             return
         self.queue.put(Frames(data))
         self._start_writer()
@@ -326,8 +337,8 @@ class FrameSocket(eio_socket.Socket):
             self._behind = True
             self.server.frame_on_behind(self.sid)
 
-    def _drop_slow_client(self) -> None:
-        """Close the connection now: the client neither reads nor stops sending requests.
+    def _drop_slow_client(self, why: str) -> None:
+        """Close the connection now: the client does not read what it is sent.
 
         A shutdown, not a WebSocket close: a client that does not read would not read the
         close frame either, and it must not block the sender. The reader then sees the end
@@ -338,7 +349,7 @@ class FrameSocket(eio_socket.Socket):
         with contextlib.suppress(OSError):
             self._tcp.shutdown(socket.SHUT_RDWR)
         self.server.frame_on_dropped()
-        log.warning("dropped %s: its unsent backlog passed twice the bound", self.sid)
+        log.warning("dropped %s: %s", self.sid, why)
 
     def _start_writer(self) -> None:
         if self._finished:
@@ -369,8 +380,7 @@ class FrameSocket(eio_socket.Socket):
                 data, end, counted = self._take_queued()
                 self._partial_head = False
                 if data:
-                    self._sendall(data)
-                    self._written += len(data)
+                    self._send_all(data)
                     if self._written >= self._next_check:
                         self._check_reading()
                 # Only now: bytes still being written wait for the client as much as queued
@@ -378,6 +388,8 @@ class FrameSocket(eio_socket.Socket):
                 self._backlog -= counted
                 if self._behind and self._backlog <= self._bound() // 2:
                     self._behind = False
+                if self._answers and self._backlog <= self.server.frame_max_backlog:
+                    self._answers = 0
                 if end:
                     break
         except Exception:  # noqa: BLE001 - a broken connection: close it, as engine.io does
@@ -385,6 +397,18 @@ class FrameSocket(eio_socket.Socket):
         finally:
             self._writing = False
         self._finish()
+
+    def _send_all(self, data: bytes) -> None:
+        """Write ``data``, blocking; a long one (a snapshot of a big fleet) in pieces of
+        ``WRITE_CHUNK``, so that a slow client's progress shows (``_make_room``)."""
+        if len(data) <= 2 * WRITE_CHUNK:
+            self._sendall(data)
+            self._written += len(data)
+            return
+        for start in range(0, len(data), WRITE_CHUNK):
+            piece = data[start : start + WRITE_CHUNK]
+            self._sendall(piece)
+            self._written += len(piece)
 
     def _take_queued(self) -> tuple[bytes, bool, int]:
         """About ``WRITE_CHUNK`` of what is queued, framed; whether the end marker (None)
@@ -498,7 +522,8 @@ class FrameSocket(eio_socket.Socket):
 
     def _read(self, ws) -> None:
         """Receive packets until the client goes or the connection breaks."""
-        while True:
+        self._reader = threading.get_ident()
+        while self._make_room():
             try:
                 message = ws.wait()
             except Exception as exc:  # noqa: BLE001 - a broken connection ends the session
@@ -516,6 +541,24 @@ class FrameSocket(eio_socket.Socket):
             except Exception:
                 self.server.logger.exception("Unknown receive error")
                 return
+
+    def _make_room(self) -> bool:
+        """Wait until the client's unsent backlog is within the bound before its next
+        request; False when the connection is over (dropped if it took nothing of its
+        backlog for the time it has to answer a ping)."""
+        bound = self.server.frame_max_backlog
+        if self._backlog <= bound:
+            return not self._finished
+        patience = self.server.ping_timeout
+        written, deadline = self._written, time.monotonic() + patience
+        while self._backlog > bound and not self._finished:
+            if self._written != written:
+                written, deadline = self._written, time.monotonic() + patience
+            elif time.monotonic() > deadline:
+                self._drop_slow_client(f"it took nothing of its backlog for {patience} s")
+                break
+            self.server.sleep(0.01)
+        return not self._finished
 
 
 class _CheckedWebSocket:

@@ -262,13 +262,15 @@ def test_slow_client_overtaken_by_the_history_trimming_is_dropped_to_resync(
 def test_client_that_sends_requests_and_reads_nothing_is_dropped(
     mode, start_gateway, small_backlog, raw_client
 ):
-    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    # Its next request waits until its answers are taken, for 2 s at most.
+    settings = small_backlog.replace(gateway_async_mode=mode, gateway_ping_timeout=2)
+    gateway = start_gateway(settings)
     stalled = raw_client(gateway, receive_buffer=4096)
     wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
     # Each subscribe adds a drone, and each answer lists them all: a few hundred small
-    # requests leave megabytes of answers unread. (A flood of thousands would stall in TCP
-    # first: the full receive buffer of a client that never reads drops the segments that
-    # carry the gateway's ACKs too, and the retransmissions back off for minutes.)
+    # requests would leave megabytes of answers unread. (A flood of thousands would stall in
+    # TCP first: the full receive buffer of a client that never reads drops the segments
+    # that carry the gateway's ACKs too, and the retransmissions back off for minutes.)
     requests = (
         "42" + json.dumps(["subscribe", {"droneSerial": f"X{n:063d}"}]) for n in range(1000)
     )
@@ -281,6 +283,31 @@ def test_client_that_sends_requests_and_reads_nothing_is_dropped(
 
     wait_until(flood_until_dropped, timeout=60)
     wait_until(lambda: gateway.metric("gateway_connected_clients") == 0)
+
+
+FLEET = 100  # drones of about 8 KB each: a snapshot twelve times the 64 KiB bound
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_answer_many_times_the_bound_reaches_a_client_that_reads_it_late(
+    mode, start_gateway, small_backlog, process_writer, raw_client
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    fleet = [f"FLEET{n:03d}" for n in range(FLEET)]
+    for serial in fleet:
+        process_writer.write(serial, padding=PADDING)
+    client = raw_client(gateway, receive_buffer=4096)
+    client.ws.send("420" + json.dumps(["subscribe", {"all": True, "snapshot": True}]))
+    # Nothing read until the answer (the event, then the ack: the snapshot twice) waits.
+    wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
+
+    items = _read_until(client, lambda item: item[0] == "ack")
+    answers = [data for name, data in items if name in ("subscribed", "ack")]
+    snapshots = [sorted(drone["deviceSerialNumber"] for drone in a["snapshot"]) for a in answers]
+    assert snapshots == [fleet, fleet]
+    process_writer.write(fleet[0])  # and it gets the events after it
+    assert _read_events(client, 1) == [2]
+    assert gateway.metric("gateway_slow_clients_dropped_total") == 0
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
