@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import engineio
 import pytest
@@ -65,11 +66,14 @@ class Wire:
         self.near.setblocking(False)
         self.tasks: list = []
         self.behind: list[str] = []
+        self.dropped: list[str] = []
         server = engineio.Server(async_mode="threading")
         server.start_background_task = lambda target, *a, **kw: self.tasks.append(target)
         server.frame_max_backlog = BOUND
         server.frame_send_buffer = 0
         server.frame_on_behind = self.behind.append
+        server.frame_on_dropped = lambda: self.dropped.append("sid")
+        server.ping_timeout = 0.5  # how long a client may take none of its backlog
         self.sock = FrameSocket(server, "sid")
         self.sock._try_send = self._try_send
         self.sock._sendall = self._sendall
@@ -167,3 +171,35 @@ def test_idle_client_holds_no_queue_and_a_later_backlog_gets_one(wire):
     wire.sock.send_frames(small)  # behind the rest of the big one, in a new queue
     data = wire.run_writer_while_reading(len(big) + len(small))
     assert decode(data) == [(Opcode.TEXT, big[10:]), (Opcode.TEXT, small[2:])]
+
+
+def test_client_reading_a_long_answer_slowly_has_its_next_request_read(wire):
+    big = _message(2 * 1024 * 1024)  # one frame, many times the bound
+    wire.sock.send_frames(big)
+    writer = threading.Thread(target=wire.tasks.pop(0))
+    writer.start()
+    received = bytearray()
+
+    def read_slowly():  # some of it every 50 ms: about 2 s in all
+        while len(received) < len(big):
+            received.extend(wire.far.recv(64 * 1024))
+            time.sleep(0.05)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    assert wire.sock._make_room()  # once the backlog is back within the bound
+    reader.join(10)
+    writer.join(10)
+    assert bytes(received[: len(big)]) == big  # and a ping after it
+    assert wire.dropped == []
+
+
+def test_client_that_takes_none_of_its_backlog_for_the_ping_timeout_is_dropped(wire):
+    wire.sock.send_frames(_message(2 * 1024 * 1024))
+    writer = threading.Thread(target=wire.tasks.pop(0))
+    writer.start()
+
+    assert not wire.sock._make_room()
+    assert wire.dropped == ["sid"]
+    writer.join(10)  # its blocked write ends with the connection
+    assert not writer.is_alive()
