@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     """
     from services.api import docs, health
     from services.api.auth import init_auth
+    from services.api.drones import schemas as drone_schemas
     from services.api.drones.repository import DroneRepository
     from services.api.drones.routes import blp as drones_blp
     from services.api.drones.service import DroneService
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
                 methods=WRITE_METHODS,
             )(blp)
     ext.api.init_app(app)
+    drone_schemas.document_rules(ext.api.spec)
     ext.api.register_blueprint(drones_blp)
     ext.api.register_blueprint(system_blp)
     app.register_blueprint(health.blp)

@@ -1,7 +1,5 @@
-"""Gateway bugs the fuzzing found, kept as strict xfails until services/gateway fixes them.
-
-Each test states the right behaviour; when the fix lands it passes, pytest reports XPASS as
-a failure (strict), and the marker must go. Reproductions and fixes: docs/security.md.
+"""Gateway bugs the fuzzing found, each test the right behaviour (strict xfails until the
+fixes landed). Reproductions and fixes: docs/security.md, "Findings".
 """
 
 from __future__ import annotations

@@ -47,3 +47,13 @@ def test_every_operation_documents_a_default_error_response(spec):
         for method, operation in operations.items():
             if method != "parameters":
                 assert "default" in operation["responses"], f"{method.upper()} {path}"
+
+
+def test_document_states_the_rules_a_valid_drone_body_keeps(spec):
+    schemas = spec["components"]["schemas"]
+    for name in ("DroneRegister", "DronePatch"):
+        properties = schemas[name]["properties"]
+        assert properties["detectionClasses"]["uniqueItems"] is True
+        assert properties["streamUrl"]["format"] == "uri"
+        assert properties["streamUrl"]["pattern"].startswith("^(http|https|")
+    assert schemas["DronePatch"]["minProperties"] == 1  # a PATCH changes something

@@ -14,6 +14,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from shared import contract
 
 STREAM_URL_SCHEMES = {"http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "ws", "wss"}
+# What the OpenAPI document says of them, beside the standard ``format: uri``.
+STREAM_URL_PATTERN = "^(" + "|".join(sorted(STREAM_URL_SCHEMES)) + ")://"
 
 
 class StrictBoolean(fields.Boolean):
@@ -66,6 +68,7 @@ def _detection_classes(**kwargs) -> fields.List:
             validate.Length(max=contract.MAX_DETECTION_CLASSES),
             _unique,
         ],
+        metadata={"uniqueItems": True},
         **kwargs,
     )
 
@@ -81,6 +84,7 @@ def _stream_url(**kwargs) -> fields.Url:
         require_tld=False,
         allow_none=True,
         validate=validate.Length(max=2048),
+        metadata={"format": "uri", "pattern": STREAM_URL_PATTERN},
         **kwargs,
     )
 
@@ -107,6 +111,12 @@ class DronePatchSchema(StrictSchema):
     def not_empty(self, data, original, **kwargs):
         if not original:
             raise ValidationError("give at least one field to change", "_schema")
+
+
+def document_rules(spec) -> None:
+    """Register the schemas with the rules apispec cannot read off their fields, before the
+    routes that use them: the OpenAPI document then states them too."""
+    spec.components.schema("DronePatch", {"minProperties": 1}, schema=DronePatchSchema)
 
 
 class StreamSchema(StrictSchema):
