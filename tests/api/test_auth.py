@@ -184,6 +184,16 @@ def test_the_token_memory_is_bounded(settings, monkeypatch):
     verifier = TokenVerifier(settings)
     tokens = [mint_token(TEST_SECRET, "viewer", f"user-{n}") for n in range(5)]
     principals = [verifier.verify(token) for token in tokens]
+    checked = []
+    decode = jwt.decode
+
+    def checking(token, *args, **kwargs):  # each signature the verifier really checks
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", checking)
 
     assert [p.subject for p in principals] == [f"user-{n}" for n in range(5)]
-    assert list(verifier._verified) == tokens[-3:]
+    for token in tokens[-3:] + tokens[:1]:
+        verifier.verify(token)
+    assert checked == tokens[:1]  # the three newest from memory, the oldest checked again
