@@ -99,10 +99,15 @@ class Wire:
             data += self.far.recv(size - len(data))
         return bytes(data)
 
-    def run_writer_while_reading(self, size: int) -> bytes:
-        """Run the kept writer task while reading ``size`` bytes at the far end."""
+    def start_writer(self) -> threading.Thread:
+        """Start the kept writer task in a thread of its own."""
         writer = threading.Thread(target=self.tasks.pop(0))
         writer.start()
+        return writer
+
+    def run_writer_while_reading(self, size: int) -> bytes:
+        """Run the kept writer task while reading ``size`` bytes at the far end."""
+        writer = self.start_writer()
         data = self.read(size)
         writer.join(10)
         return data
@@ -176,8 +181,7 @@ def test_idle_client_holds_no_queue_and_a_later_backlog_gets_one(wire):
 def test_client_reading_a_long_answer_slowly_has_its_next_request_read(wire):
     big = _message(2 * 1024 * 1024)  # one frame, many times the bound
     wire.sock.send_frames(big)
-    writer = threading.Thread(target=wire.tasks.pop(0))
-    writer.start()
+    writer = wire.start_writer()
     received = bytearray()
 
     def read_slowly():  # some of it every 50 ms: about 2 s in all
@@ -196,8 +200,7 @@ def test_client_reading_a_long_answer_slowly_has_its_next_request_read(wire):
 
 def test_client_that_takes_none_of_its_backlog_for_the_ping_timeout_is_dropped(wire):
     wire.sock.send_frames(_message(2 * 1024 * 1024))
-    writer = threading.Thread(target=wire.tasks.pop(0))
-    writer.start()
+    writer = wire.start_writer()
 
     assert not wire.sock._make_room()
     assert wire.dropped == ["sid"]
