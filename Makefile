@@ -43,9 +43,9 @@ fmt: install ## Format the code (ruff)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: install ## Benchmark the gateway against the Node.js peer (QUICK=1 for a 2-minute run)
+bench: install ## Benchmark the gateway against the Node.js peer (QUICK=1: 2 minutes; ROUNDS=3: median of 3 rounds)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) -m bench.run $(if $(QUICK),--quick,)
+	$(PY) -m bench.run $(if $(QUICK),--quick,) $(if $(ROUNDS),--rounds $(ROUNDS),)
 
 fuzz: install ## Longer fuzzing run of the API (schemathesis) and the gateway
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest -m fuzz tests

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -144,29 +145,72 @@ def _ratio(value, peer) -> str:
     return f" ({value / peer:.2f}×)"
 
 
+def _summary(config: dict) -> dict:
+    """The figures of one sweep: strict rate, connect time, memory, CPU."""
+    rows = config["steps"]
+    strict = [r for r in rows if is_strict(r)]
+    best = max(strict, key=lambda r: r["delivered_per_s"]) if strict else None
+    return {
+        "gateway": config["gateway"],
+        "kind": config["kind"],
+        "clients": config["clients"],
+        "strict_per_s": strict_rate(rows),
+        "max_delivered_per_s": max((r["delivered_per_s"] for r in rows), default=0.0),
+        "p99_at_strict_ms": best["p99_ms"] if best else None,
+        "cpu_at_strict": best["cpu_percent"] if best else None,
+        "cpu_us_per_msg_20k": cpu_us_per_msg(rows, config["clients"]),
+        "connect_s": config["connect_s"],
+        "idle_kb_per_conn": config["idle_kb_per_conn"],
+        "idle_rss_mb": config["idle_rss_mb"],
+    }
+
+
+def _median_of_rounds(rounds: list[dict]) -> dict:
+    """One summary for the rounds (``--rounds``) of a configuration.
+
+    The strict rate, and the p99 and CPU at it, are those of the median round (the lower
+    one of an even count): a rate that was really measured, with its own latency. Every
+    other figure is the median of the rounds'. ``strict_rounds`` keeps each round's.
+    """
+    middle = sorted(rounds, key=lambda s: s["strict_per_s"])[(len(rounds) - 1) // 2]
+    line = dict(middle)
+    for key in ("max_delivered_per_s", "cpu_us_per_msg_20k", "connect_s", "idle_kb_per_conn"):
+        values = [s[key] for s in rounds if s[key] is not None]
+        line[key] = statistics.median(values) if values else None
+    line["idle_rss_mb"] = statistics.median(s["idle_rss_mb"] for s in rounds)
+    line["strict_rounds"] = [s["strict_per_s"] for s in rounds]
+    return line
+
+
 def summaries(results: dict) -> list[dict]:
-    """One line per (gateway, kind, clients): strict rate, connect time, memory, CPU."""
-    lines = []
+    """One line per (gateway, kind, clients), over all its rounds, in the order first run."""
+    rounds: dict[tuple, list[dict]] = {}
     for config in results["configs"]:
-        rows = config["steps"]
-        strict = [r for r in rows if is_strict(r)]
-        best = max(strict, key=lambda r: r["delivered_per_s"]) if strict else None
-        lines.append(
-            {
-                "gateway": config["gateway"],
-                "kind": config["kind"],
-                "clients": config["clients"],
-                "strict_per_s": strict_rate(rows),
-                "max_delivered_per_s": max((r["delivered_per_s"] for r in rows), default=0.0),
-                "p99_at_strict_ms": best["p99_ms"] if best else None,
-                "cpu_at_strict": best["cpu_percent"] if best else None,
-                "cpu_us_per_msg_20k": cpu_us_per_msg(rows, config["clients"]),
-                "connect_s": config["connect_s"],
-                "idle_kb_per_conn": config["idle_kb_per_conn"],
-                "idle_rss_mb": config["idle_rss_mb"],
-            }
-        )
-    return lines
+        key = (config["gateway"], config["kind"], config["clients"])
+        rounds.setdefault(key, []).append(_summary(config))
+    return [_median_of_rounds(r) for r in rounds.values()]
+
+
+def summary_of(results: dict, gateway: str, kind: str, clients: int) -> dict | None:
+    """The summary line of one configuration, or None if it was not swept."""
+    return next(
+        (
+            s
+            for s in summaries(results)
+            if (s["gateway"], s["kind"], s["clients"]) == (gateway, kind, clients)
+        ),
+        None,
+    )
+
+
+def _per_round(line: dict, peer: dict) -> str:
+    """Each round's strict rate, and its ratio to the peer's in the same round."""
+    ours, theirs = line["strict_rounds"], peer.get("strict_rounds") or []
+    rates = " / ".join(_fmt(r, 0) for r in ours)
+    if not theirs or line is peer:
+        return rates
+    ratios = " / ".join(f"{a / b:.2f}" if b else "–" for a, b in zip(ours, theirs, strict=False))
+    return f"{rates} ({ratios}×)"
 
 
 def markdown(results: dict) -> str:
@@ -174,22 +218,37 @@ def markdown(results: dict) -> str:
     out = [f"# Gateway benchmark {results['started']}", "", results["machine"], ""]
     lines = summaries(results)
     peers = {(s["kind"], s["clients"]): s for s in lines if s["gateway"] == PEER}
+    rounds = max((len(s["strict_rounds"]) for s in lines), default=1)
     out += [
         "Ratios in parentheses are to the Node peer with the same client kind and count. "
         f"Strict = highest step with 100% delivered, no duplicates and p99 <= {STRICT_P99_MS:g} ms "
         "(delivered messages/s summed over clients).",
+    ]
+    if rounds > 1:
+        out += [
+            "",
+            f"Each configuration was swept in {rounds} rounds, taking turns with the peer "
+            "(round by round, who goes first alternates). The strict rate is the median "
+            "round's; the other figures are medians of the rounds. The per-round column "
+            "gives each round's strict rate and, in parentheses, its ratio to the peer's in "
+            "the same round.",
+        ]
+    out += [
         "",
-        "| gateway | client | C | strict msg/s | max delivered msg/s | p99 at strict (ms) "
+        "| gateway | client | C | strict msg/s "
+        + ("| strict msg/s per round " if rounds > 1 else "")
+        + "| max delivered msg/s | p99 at strict (ms) "
         "| CPU% at strict | CPU µs/msg at 20k msg/s | connect C (s) | idle KB/conn "
         "| idle RSS (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if rounds > 1 else ""),
     ]
     for s in lines:
         p = peers.get((s["kind"], s["clients"]), {})
         out.append(
             f"| {s['gateway']} | {s['kind']} | {s['clients']} "
             f"| {_fmt(s['strict_per_s'], 0)}{_ratio(s['strict_per_s'], p.get('strict_per_s'))} "
-            f"| {_fmt(s['max_delivered_per_s'], 0)}"
+            + (f"| {_per_round(s, p)} " if rounds > 1 else "")
+            + f"| {_fmt(s['max_delivered_per_s'], 0)}"
             f"{_ratio(s['max_delivered_per_s'], p.get('max_delivered_per_s'))} "
             f"| {_fmt(s['p99_at_strict_ms'])} | {_fmt(s['cpu_at_strict'], 0)} "
             f"| {_fmt(s['cpu_us_per_msg_20k'])}"
@@ -208,9 +267,10 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for config in results["configs"]:
+        name = config["gateway"] + (f" #{config['round']}" if "round" in config else "")
         for r in config["steps"]:
             out.append(
-                f"| {config['gateway']} | {config['kind']} | {config['clients']} "
+                f"| {name} | {config['kind']} | {config['clients']} "
                 f"| {_fmt(r['events_per_s'])} | {_fmt(r['delivered_per_s'], 0)} "
                 f"| {r['fraction']:.4f} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} "
                 f"| {_fmt(r['max_ms'], 1)} | {_fmt(r['cpu_percent'], 0)} | {_fmt(r['rss_mb'])} "
@@ -237,15 +297,22 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
+    colors: dict[str, str] = {}  # one colour per configuration, whatever its rounds
     for config in results["configs"]:
         rows = [r for r in config["steps"] if r["p99_ms"] is not None]
         if not rows:
             continue
+        label = f"{config['gateway']} {config['kind']} C={config['clients']}"
+        first = label not in colors
+        if first:
+            colors[label] = f"C{len(colors) % 10}"
         ax.plot(
             [r["delivered_per_s"] for r in rows],
             [r["p99_ms"] for r in rows],
             marker="o",
-            label=f"{config['gateway']} {config['kind']} C={config['clients']}",
+            color=colors[label],
+            alpha=1.0 if first else 0.45,
+            label=label if first else None,
         )
     ax.axhline(STRICT_P99_MS, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")

@@ -67,6 +67,7 @@ class Plan:
     peer: bool
     big_clients: int = 10_000
     overload_of: float | None = None  # msg/s the overload multiplies; None: from the sweep
+    rounds: int = 1  # sweeps of each configuration, taking turns with the peer
 
 
 def monotonic_ns() -> int:
@@ -445,6 +446,13 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("--rates", default=None, help="delivered messages/s steps, comma-separated")
     parser.add_argument("--step-seconds", type=float, default=None)
     parser.add_argument("--no-peer", action="store_true", help="skip the Node peer")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="sweep each configuration this many times, taking turns with the peer; the "
+        "report gives the median round (on a noisy machine, 3 or 5)",
+    )
     parser.add_argument("--no-scenarios", action="store_true")
     parser.add_argument("--big-clients", type=int, default=10_000, help="idle-ish scenario size")
     parser.add_argument(
@@ -497,9 +505,12 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
         peer=not args.no_peer,
         big_clients=args.big_clients,
         overload_of=args.overload_of,
+        rounds=args.rounds,
     )
     if any(c < 1 or c > 20_000 for c in plan.clients):
         parser.error("client counts must be in 1..20000")
+    if plan.rounds < 1:
+        parser.error("rounds must be at least 1")
     return args, plan
 
 
@@ -533,24 +544,15 @@ def end_to_end(bench: Bench, results: dict, mode: str, kind: str, clients: int) 
         results["scenarios"][name] = res
 
 
-def _configs(results: dict, kind: str, clients: int) -> list[dict]:
-    """The swept configurations with this client kind and count."""
-    return [c for c in results["configs"] if c["kind"] == kind and c["clients"] == clients]
-
-
-def _swept(results: dict, gateway: str, kind: str, clients: int) -> dict | None:
-    return next((c for c in _configs(results, kind, clients) if c["gateway"] == gateway), None)
-
-
 def two_gateways(bench: Bench, plan: Plan, results: dict, mode: str, kind: str, clients: int):
     print("scenario: two gateway processes", flush=True)
     pair = bench.sweep(mode, kind, clients, plan.rates, gateways=2)
     results["configs"].append(pair)
-    single = _swept(results, mode, kind, clients)
+    single = report.summary_of(results, mode, kind, clients)
     results["scenarios"]["two_gateways"] = {
         "gateway": mode,
         "clients": clients,
-        "strict_per_s_1": report.strict_rate(single["steps"]) if single else None,
+        "strict_per_s_1": single["strict_per_s"] if single else None,
         "strict_per_s_2": report.strict_rate(pair["steps"]),
         "duplicates": sum(r["duplicates"] for r in pair["steps"]),
         "out_of_order": sum(r["out_of_order"] for r in pair["steps"]),
@@ -636,9 +638,15 @@ def overload(
 
 def _sustainable_rate(results: dict, kind: str, clients: int) -> float | None:
     """The peer's strict rate for this kind and count, else the best one swept; None if none."""
-    peer = _swept(results, report.PEER, kind, clients)
-    configs = [peer] if peer else _configs(results, kind, clients)
-    return max((report.strict_rate(c["steps"]) for c in configs), default=0.0) or None
+    peer = report.summary_of(results, report.PEER, kind, clients)
+    lines = [peer] if peer else report.summaries(results)
+    return (
+        max(
+            (s["strict_per_s"] for s in lines if (s["kind"], s["clients"]) == (kind, clients)),
+            default=0.0,
+        )
+        or None
+    )
 
 
 def write_outputs(results: dict, out: Path) -> Path:
@@ -677,8 +685,15 @@ def main(argv=None) -> None:
         if not args.only_scenarios:
             for clients in plan.clients:
                 for kind in plan.kinds:
-                    for gateway in gateways:
-                        results["configs"].append(bench.sweep(gateway, kind, clients, plan.rates))
+                    for n in range(plan.rounds):
+                        # Every other round runs in reverse, so that a machine slowing
+                        # down (or speeding up) over a round favours no one.
+                        turn = gateways if n % 2 == 0 else gateways[::-1]
+                        for gateway in turn:
+                            config = bench.sweep(gateway, kind, clients, plan.rates)
+                            if plan.rounds > 1:
+                                config["round"] = n + 1
+                            results["configs"].append(config)
         if plan.scenarios or args.only_scenarios:
             scenarios(bench, plan, results, args.scenarios.split(","))
     finally:
