@@ -53,19 +53,22 @@ class Gateway:
         self._running = False
 
     def start(self) -> None:
-        """Start the relay and the token sweeper as background tasks."""
+        """Start the relay and the sweeper as background tasks."""
         if self._running:
             return
         self._running = True
         self._socketio.start_background_task(self.relay.run)
-        self._socketio.start_background_task(self._sweep_tokens)
+        self._socketio.start_background_task(self._sweep)
 
-    def _sweep_tokens(self) -> None:
+    def _sweep(self) -> None:
+        """Every second: disconnect the clients whose token expired, and drop those with
+        too much waiting that the fast path does not bound (``Hub.drop_overfull_queues``)."""
         while self._running:
-            try:
-                self.hub.expire_tokens()
-            except Exception:  # noqa: BLE001 - the sweeper must outlive any one failure
-                log.exception("token sweep failed")
+            for sweep in (self.hub.expire_tokens, self.hub.drop_overfull_queues):
+                try:
+                    sweep()
+                except Exception:  # noqa: BLE001 - the sweeper must outlive any one failure
+                    log.exception("%s failed", sweep.__name__)
             self._socketio.sleep(1)
 
     def allow_connection(self, remote_addr: str | None) -> bool:

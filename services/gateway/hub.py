@@ -97,6 +97,9 @@ class Hub:
             self._recent = RecentEvents(settings.gateway_replay_cache_bytes, self._frame)
         # A replay pauses above half the bound past which a client is served from the log.
         self._replay_backlog = settings.gateway_max_client_backlog_bytes // 2
+        # Past twice the bound a client is dropped: by the transport on the fast path, by
+        # ``drop_overfull_queues`` elsewhere.
+        self._max_queued = 2 * settings.gateway_max_client_backlog_bytes
         self._skip_in_flight = settings.gateway_skip_in_flight_bytes
         self._log = event_log
         self._verifier = verifier
@@ -569,11 +572,35 @@ class Hub:
         while sid in self._clients and waiting():
             self._sleep(0.01)
 
+    def drop_overfull_queues(self) -> list[str]:
+        """Drop the clients that the fast path does not write to (threading mode,
+        permessage-deflate, long-polling) with more than twice the backlog bound waiting in
+        engine.io's queue; returns their sids.
+
+        Nothing paces or catches up such a client, and engine.io's queue has no bound: this
+        is the fast path's own limit on what one client makes the gateway hold. The client
+        reconnects and resumes from the history (``since``), as any dropped client does.
+        """
+        dropped = []
+        for sid in list(self._clients):
+            if self._fast is not None and self._fast.bounds(sid):
+                continue
+            sock = self._engineio_socket(sid)
+            if sock is not None and _queued_bytes(sock) > self._max_queued:
+                log.warning("%s has more than %d bytes unsent: dropping it", sid, self._max_queued)
+                self._metrics.slow_clients_dropped.inc()
+                self._drop(sid)
+                dropped.append(sid)
+        return dropped
+
+    def _engineio_socket(self, sid: str):
+        eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        return self._server.eio.sockets.get(eio_sid) if eio_sid else None
+
     def _drop(self, sid: str):
         """Drop the connection without a goodbye, so that every client reconnects by itself
         (the official ones and python-socketio alike); returns the engine.io socket."""
-        eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
-        sock = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+        sock = self._engineio_socket(sid)
         if sock is not None:
             sock.close(wait=False, abort=True)
         self.disconnect(sid)
@@ -614,6 +641,15 @@ def _route(event: LoggedEvent) -> tuple[str, list[str] | None]:
     if event.serial:
         return contract.SIO_DRONE_EVENT, [contract.ROOM_ALL, contract.drone_room(event.serial)]
     return contract.SIO_SYSTEM_BROADCAST, None
+
+
+def _queued_bytes(sock) -> int:
+    """Bytes of the packets in an engine.io socket's queue (every queue python-engineio
+    makes, of threads, eventlet or gevent, keeps its items in a deque named ``queue``)."""
+    queue = sock.queue
+    if queue.qsize() < 2:  # the common case, and one packet is not a backlog
+        return 0
+    return sum(len(pkt.data) for pkt in list(queue.queue) if isinstance(pkt.data, (str, bytes)))
 
 
 def _wanted(targets, event: LoggedEvent) -> bool:

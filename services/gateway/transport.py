@@ -710,6 +710,12 @@ class FastPath:
         sock = self._server.eio.sockets.get(self._server.manager.eio_sid_from_sid(sid, "/"))
         return sock if isinstance(sock, FrameSocket) else None
 
+    def bounds(self, sid: str) -> bool:
+        """Whether this transport writes to the client ``sid``, and so bounds its backlog
+        (False for long-polling, or while it upgrades)."""
+        sock = self._socket(sid)
+        return sock is not None and sock._try_send is not None
+
     def backlog(self, sid: str) -> int:
         """Bytes waiting unsent for the client ``sid`` (0 if unknown)."""
         sock = self._socket(sid)

@@ -1,5 +1,5 @@
 """A client's connection in the fast modes: upgrade from long-polling, pings, dead clients,
-clients that read too slowly.
+clients that read too slowly; and the bound on a slow client outside them.
 
 eventlet and gevent serve WebSockets through the gateway's own transport (direct writes,
 one shared ping task); these tests hold it to the Engine.IO protocol the clients expect.
@@ -256,6 +256,31 @@ def test_slow_client_overtaken_by_the_history_trimming_is_dropped_to_resync(
     assert len(received) < FLOOD
     wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
     wait_until(lambda: gateway.metric("gateway_connected_clients") == 0)
+
+
+# Where the fast path does not write (threading mode; permessage-deflate, whose frames
+# differ per connection), nothing paces or catches up a slow client.
+UNPACED = {
+    "threading": {"gateway_async_mode": "threading"},
+    "gevent-deflate": {"gateway_async_mode": "gevent", "gateway_ws_compression": True},
+}
+
+
+@pytest.mark.parametrize("config", UNPACED.values(), ids=UNPACED.keys())
+def test_client_that_stops_reading_outside_the_fast_path_is_dropped_past_twice_the_bound(
+    config, start_gateway, small_backlog, process_writer, connect, raw_client, serial
+):
+    gateway = start_gateway(small_backlog.replace(**config))
+    bystander = connect(gateway)
+    bystander.call("subscribe", {"all": True})
+    stalled = raw_client(gateway, receive_buffer=4096)
+    _subscribe(stalled, {"all": True})  # and from here on, it reads nothing
+    for _ in range(FLOOD):
+        process_writer.write(serial, padding=PADDING)
+
+    wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
+    wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
+    assert versions(bystander.wait_drone_events(FLOOD), serial) == list(range(1, FLOOD + 1))
 
 
 @pytest.mark.parametrize("mode", FAST_MODES)
