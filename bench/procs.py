@@ -25,7 +25,7 @@ import requests
 from bench.report import PEER
 from shared.settings import Settings
 from tests.support.redis_server import free_port
-from tests.support.services import metric_samples, settings_env
+from tests.support.services import metric_samples
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +226,7 @@ def _spawn_service(
 ):
     """``taskset -c <cores> python -m <module>`` reading ``settings``; waits for /healthz."""
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
-    env.update(settings_env(settings), PYTHONUNBUFFERED="1")
+    env.update(settings.to_env(), PYTHONUNBUFFERED="1")
     proc = procs.spawn(name, ["taskset", "-c", cores, sys.executable, "-m", module], env=env)
     wait_http(f"http://{LOOPBACK}:{port}/healthz", proc, procs.log_dir / f"{name}.log")
     return proc

@@ -86,6 +86,18 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+# A setting's variable is its name in capitals, but for these.
+_ENV_NAMES = {"key_prefix": "EVENTS_KEY_PREFIX", "max_body_bytes": "API_MAX_BODY_BYTES"}
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
 DEV_ORIGINS = (
     "http://localhost:5001",
     "http://127.0.0.1:5001",
@@ -217,6 +229,16 @@ class Settings:
         )
         values.update(overrides)
         return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that :meth:`from_env` reads back as these settings: how a test or
+        the benchmark hands them to a service process. Unset (None) settings are left out;
+        an empty list reads back as its default."""
+        return {
+            _ENV_NAMES.get(field.name, field.name.upper()): _env_value(value)
+            for field in dataclasses.fields(self)
+            if (value := getattr(self, field.name)) is not None
+        }
 
     def replace(self, **changes) -> Settings:
         """A copy with ``changes`` applied (tests use this)."""

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from shared.auth import TokenVerifier
-from tests.support.services import ROOT, settings_env
+from tests.support.services import ROOT
 
 
 def _run(settings, *args):
-    env = {**settings_env(settings), "PATH": "/usr/bin:/bin"}
+    env = {**settings.to_env(), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "services.api", *args],
         cwd=ROOT,

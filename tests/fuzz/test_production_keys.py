@@ -9,7 +9,7 @@ import pytest
 
 from shared.auth import check_production_keys
 from shared.settings import SettingsError
-from tests.support.services import ROOT, settings_env
+from tests.support.services import ROOT
 
 DEV_SECRET = "dev-" + "d" * 40
 REFUSED = {
@@ -21,7 +21,7 @@ REFUSED = {
 
 
 def _run(module: str, settings) -> subprocess.CompletedProcess:
-    env = {**settings_env(settings), "PATH": "/usr/bin:/bin"}
+    env = {**settings.to_env(), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", module],
         cwd=ROOT,

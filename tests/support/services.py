@@ -17,49 +17,6 @@ from tests.support.waiting import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment variables that make a service process read ``settings``."""
-    env = {
-        "APP_ENV": settings.app_env,
-        "LOG_LEVEL": settings.log_level,
-        "VAR_DIR": str(settings.var_dir),
-        "MONGODB_DB": settings.mongodb_db,
-        "REDIS_URL": settings.redis_url,
-        "EVENTS_KEY_PREFIX": settings.key_prefix,
-        "EVENT_STREAM_MAXLEN": str(settings.event_stream_maxlen),
-        "EVENT_STREAM_MAX_AGE_SECONDS": str(settings.event_stream_max_age_seconds),
-        "API_HOST": settings.api_host,
-        "API_PORT": str(settings.api_port),
-        "API_WORKERS": str(settings.api_workers),
-        "API_THREADS": str(settings.api_threads),
-        "API_MAX_BODY_BYTES": str(settings.max_body_bytes),
-        "OUTBOX_POLL_SECONDS": str(settings.outbox_poll_seconds),
-        "GATEWAY_HOST": settings.gateway_host,
-        "GATEWAY_PORT": str(settings.gateway_port),
-        "GATEWAY_ASYNC_MODE": settings.gateway_async_mode,
-        "GATEWAY_MAX_MESSAGE_BYTES": str(settings.gateway_max_message_bytes),
-        "GATEWAY_WS_COMPRESSION": str(settings.gateway_ws_compression).lower(),
-        "GATEWAY_PING_INTERVAL": str(settings.gateway_ping_interval),
-        "GATEWAY_PING_TIMEOUT": str(settings.gateway_ping_timeout),
-        "GATEWAY_MAX_CLIENT_BACKLOG_BYTES": str(settings.gateway_max_client_backlog_bytes),
-        "GATEWAY_SOCKET_SEND_BUFFER_BYTES": str(settings.gateway_socket_send_buffer_bytes),
-        "GATEWAY_SKIP_IN_FLIGHT_BYTES": str(settings.gateway_skip_in_flight_bytes),
-        "GATEWAY_REPLAY_CACHE_BYTES": str(settings.gateway_replay_cache_bytes),
-        "JWT_ALGORITHMS": ",".join(settings.jwt_algorithms),
-        "ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
-        "RATE_LIMIT_WRITES": settings.rate_limit_writes,
-        "RATE_LIMIT_CONNECTS": settings.rate_limit_connects,
-        "RATE_LIMITS_ENABLED": str(settings.rate_limits_enabled).lower(),
-        "TRUSTED_PROXY_HOPS": str(settings.trusted_proxy_hops),
-        "SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
-    }
-    if settings.mongodb_uri:
-        env["MONGODB_URI"] = settings.mongodb_uri
-    if settings.jwt_secret:
-        env["JWT_SECRET"] = settings.jwt_secret
-    return env
-
-
 def metric_samples(base_url: str) -> dict[tuple[str, tuple], float]:
     """Every sample on ``base_url``/metrics, by sample name and sorted label pairs."""
     text = requests.get(base_url + "/metrics", timeout=5).text
@@ -86,7 +43,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 30) -> ServiceProcess:
         env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
-        env.update(settings_env(self.settings))
+        env.update(self.settings.to_env())
         env["PYTHONUNBUFFERED"] = "1"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
