@@ -207,9 +207,9 @@ def _per_round(line: dict, peer: dict) -> str:
     """Each round's strict rate, and its ratio to the peer's in the same round."""
     ours, theirs = line["strict_rounds"], peer.get("strict_rounds") or []
     rates = " / ".join(_fmt(r, 0) for r in ours)
-    if not theirs or line is peer:
-        return rates
-    ratios = " / ".join(f"{a / b:.2f}" if b else "–" for a, b in zip(ours, theirs, strict=False))
+    if line is peer or len(ours) != len(theirs) or not all(theirs):
+        return rates  # no round of the peer's to pair each with
+    ratios = " / ".join(f"{a / b:.2f}" for a, b in zip(ours, theirs, strict=True))
     return f"{rates} ({ratios}×)"
 
 

@@ -89,14 +89,15 @@ def test_summary_of_a_configuration_not_swept_is_none():
     assert report.summary_of(_results(*ROUNDS), report.PEER, "sio", 100) is None
 
 
-def test_the_table_gives_each_round_and_its_ratio_to_the_peers_same_round():
-    peers = [
-        _sweep(report.PEER, 1, [_step(40_000, 10.0), _step(80_000, 60.0)]),
-        _sweep(report.PEER, 2, [_step(40_000, 10.0), _step(80_000, 60.0)]),
-        _sweep(report.PEER, 3, [_step(40_000, 10.0), _step(60_000, 90.0)]),
-    ]
+PEERS = [
+    _sweep(report.PEER, 1, [_step(40_000, 10.0), _step(80_000, 60.0)]),
+    _sweep(report.PEER, 2, [_step(40_000, 10.0), _step(80_000, 60.0)]),
+    _sweep(report.PEER, 3, [_step(40_000, 10.0), _step(60_000, 90.0)]),
+]
 
-    table = report.markdown(_results(*ROUNDS, *peers))
+
+def test_the_table_gives_each_round_and_its_ratio_to_the_peers_same_round():
+    table = report.markdown(_results(*ROUNDS, *PEERS))
 
     assert "| 40,000 / 80,000 / 60,000 (0.50 / 1.00 / 1.00×) |" in table
     assert "| 60,000 (0.75×) |" in table  # the median rounds: 60k against the peer's 80k
@@ -108,3 +109,11 @@ def test_a_run_of_one_round_has_no_per_round_column():
 
     assert "per round" not in table
     assert "| gevent | sio | 100 |" in table
+
+
+def test_a_configuration_swept_once_beside_rounds_has_no_ratio_per_round():
+    pair = _sweep("gevent x2", None, [_step(40_000, 10.0)])
+
+    table = report.markdown(_results(*ROUNDS, *PEERS, pair))
+
+    assert "| gevent x2 | sio | 100 | 40,000 (0.50×) | 40,000 |" in table
