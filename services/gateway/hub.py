@@ -644,12 +644,19 @@ def _route(event: LoggedEvent) -> tuple[str, list[str] | None]:
 
 
 def _queued_bytes(sock) -> int:
-    """Bytes of the packets in an engine.io socket's queue (every queue python-engineio
-    makes, of threads, eventlet or gevent, keeps its items in a deque named ``queue``)."""
+    """Bytes waiting in an engine.io socket's queue (every queue python-engineio makes, of
+    threads, eventlet or gevent, keeps its items in a deque named ``queue``)."""
     queue = sock.queue
     if queue.qsize() < 2:  # the common case, and one packet is not a backlog
         return 0
-    return sum(len(pkt.data) for pkt in list(queue.queue) if isinstance(pkt.data, (str, bytes)))
+    return sum(map(_queued_size, list(queue.queue)))
+
+
+def _queued_size(item) -> int:
+    if isinstance(item, bytes):  # frames the fast path queued before a socket left it
+        return len(item)
+    data = getattr(item, "data", None)  # an engine.io packet
+    return len(data) if isinstance(data, str | bytes) else 0
 
 
 def _wanted(targets, event: LoggedEvent) -> bool:
