@@ -193,17 +193,26 @@ def _read_events(client: RawClient, count: int) -> list[int | str]:
     return received
 
 
-@pytest.mark.parametrize("mode", FAST_MODES)
-def test_client_that_stops_reading_is_served_from_the_history_without_losing_an_event(
-    mode, start_gateway, small_backlog, process_writer, connect, raw_client, serial
-):
-    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+def _flood_beside_a_stalled_client(gateway, connect, raw_client, process_writer, serial):
+    """A reading client and one that reads nothing once subscribed, both to everything, then
+    ``FLOOD`` events of ``serial``; returns ``(bystander, stalled)``."""
     bystander = connect(gateway)
     bystander.call("subscribe", {"all": True})
     stalled = raw_client(gateway, receive_buffer=4096)
     _subscribe(stalled, {"all": True})  # and from here on, it reads nothing
     for _ in range(FLOOD):
         process_writer.write(serial, padding=PADDING)
+    return bystander, stalled
+
+
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_client_that_stops_reading_is_served_from_the_history_without_losing_an_event(
+    mode, start_gateway, small_backlog, process_writer, connect, raw_client, serial
+):
+    gateway = start_gateway(small_backlog.replace(gateway_async_mode=mode))
+    bystander, stalled = _flood_beside_a_stalled_client(
+        gateway, connect, raw_client, process_writer, serial
+    )
 
     # The bystander reads, but at 8 KB an event it may fall behind now and then too.
     wait_until(lambda: gateway.metric("gateway_slow_clients_total") >= 1)
@@ -271,12 +280,9 @@ def test_client_that_stops_reading_outside_the_fast_path_is_dropped_past_twice_t
     config, start_gateway, small_backlog, process_writer, connect, raw_client, serial
 ):
     gateway = start_gateway(small_backlog.replace(**config))
-    bystander = connect(gateway)
-    bystander.call("subscribe", {"all": True})
-    stalled = raw_client(gateway, receive_buffer=4096)
-    _subscribe(stalled, {"all": True})  # and from here on, it reads nothing
-    for _ in range(FLOOD):
-        process_writer.write(serial, padding=PADDING)
+    bystander, _ = _flood_beside_a_stalled_client(
+        gateway, connect, raw_client, process_writer, serial
+    )
 
     wait_until(lambda: gateway.metric("gateway_slow_clients_dropped_total") == 1)
     wait_until(lambda: gateway.metric("gateway_connected_clients") == 1)
