@@ -115,7 +115,7 @@ class Settings:
     var_dir: Path = Path("var")
 
     # Storage and messaging
-    mongodb_uri: str | None = None  # None: the embedded store under var_dir
+    mongodb_uri: str | None = None  # required by the API; `make run` sets its own server's
     mongodb_db: str = "drones"
     redis_url: str = "redis://127.0.0.1:6380/0"
     key_prefix: str = "drones"
@@ -162,6 +162,10 @@ class Settings:
     trusted_proxy_hops: int = 0
 
     shutdown_grace_seconds: int = 20
+
+    # Development stack (`make run`): the ports of its private Redis and MongoDB servers.
+    dev_redis_port: int = 6380
+    dev_mongo_port: int = 27018
 
     @property
     def is_production(self) -> bool:
@@ -226,6 +230,8 @@ class Settings:
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
             shutdown_grace_seconds=_int(env, "SHUTDOWN_GRACE_SECONDS", 20, minimum=1),
+            dev_redis_port=_int(env, "DEV_REDIS_PORT", cls.dev_redis_port, minimum=1),
+            dev_mongo_port=_int(env, "DEV_MONGO_PORT", cls.dev_mongo_port, minimum=1),
         )
         values.update(overrides)
         return cls(**values)

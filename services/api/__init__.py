@@ -10,6 +10,7 @@ import logging
 
 import redis
 from flask import Flask
+from pymongo.errors import PyMongoError
 
 from shared.proxies import trust_proxies
 from shared.settings import Settings
@@ -92,9 +93,12 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     drones = storage.collection("drones")
     incidents = storage.collection("incidents")
     broadcasts = storage.collection("broadcasts")
-    publisher = Publisher(event_log, incidents, storage.lock, ext.metrics)
-    repository = DroneRepository(drones, incidents, storage.lock)
-    repository.ensure_indexes()
+    publisher = Publisher(event_log, incidents, ext.metrics)
+    repository = DroneRepository(drones, incidents)
+    try:
+        repository.ensure_indexes()
+    except PyMongoError as exc:  # the database is down: start anyway, not ready until it is up
+        log.warning("database unavailable at start", extra={"error": str(exc)})
     relay = OutboxRelay(publisher, [drones, broadcasts], settings.outbox_poll_seconds, ext.metrics)
 
     app.extensions.update(
@@ -104,9 +108,9 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
         publisher=publisher,
         relay=relay,
         drone_service=DroneService(repository, publisher),
-        broadcast_service=BroadcastService(broadcasts, storage.lock, publisher),
+        broadcast_service=BroadcastService(broadcasts, publisher),
         readiness_checks={
-            "mongodb": storage.ping,
+            "mongodb": lambda: (storage.ping(), repository.ensure_indexes()),
             "redis": redis_client.ping,
             "outbox_relay": lambda: _require(relay.alive, "relay thread not running"),
         },

@@ -11,6 +11,7 @@ import logging
 
 from flask import Flask, jsonify
 from marshmallow import Schema, fields
+from pymongo.errors import ConnectionFailure, ExecutionTimeout
 from werkzeug.exceptions import HTTPException
 
 from shared.auth import AuthError, Forbidden
@@ -131,6 +132,15 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(403, "forbidden", str(exc))
 
     app.register_error_handler(HTTPException, _http_error)
+
+    @app.errorhandler(ConnectionFailure)
+    @app.errorhandler(ExecutionTimeout)
+    def database_unavailable(exc: Exception):
+        # Unreachable, not primary, shutting down, timed out: the write did not happen.
+        log.warning("database unavailable", extra={"error": str(exc)})
+        return error_response(
+            503, "unavailable", "the database is unavailable, retry", headers=[("Retry-After", "1")]
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

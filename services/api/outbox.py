@@ -12,12 +12,15 @@ could not (Redis down, process killed after the write).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
+from pymongo.errors import PyMongoError
 
 from services.api.metrics import Metrics
 from shared.eventlog import EventLog, PendingEvent
@@ -27,13 +30,24 @@ log = logging.getLogger(__name__)
 PENDING = {"_outbox.0": {"$exists": True}}
 
 
+@contextlib.contextmanager
+def left_to_relay(step: str) -> Iterator[None]:
+    """For the steps after a committed write: a database error is logged, not raised. The
+    batch is in the document, so the relay completes the step; the request succeeded."""
+    try:
+        yield
+    except PyMongoError as exc:
+        log.warning(
+            "%s failed on the database, the relay will retry", step, extra={"error": str(exc)}
+        )
+
+
 class Publisher:
     """Publishes the pending batches of one document; the one way events reach Redis."""
 
-    def __init__(self, event_log: EventLog, incidents, lock, metrics: Metrics):
+    def __init__(self, event_log: EventLog, incidents, metrics: Metrics):
         self.event_log = event_log
         self.incidents = incidents
-        self.lock = lock
         self.metrics = metrics
         self._down_until = 0.0
         self._backoff = 0.0
@@ -51,7 +65,8 @@ class Publisher:
     def publish_after_write(self, collection, doc: dict[str, Any]) -> None:
         """Fast path after a write: publish now unless Redis is known to be down."""
         if not self.redis_down:
-            self.publish(collection, doc)
+            with left_to_relay("publishing after a write"):
+                self.publish(collection, doc)
 
     def publish(self, collection, doc: dict[str, Any]) -> bool:
         """Publish every pending batch of ``doc``, oldest first; False if Redis failed."""
@@ -74,8 +89,7 @@ class Publisher:
         incident = batch.get("incident")
         if incident is not None:
             # Stored before it is announced, whether or not the request thread got to it.
-            with self.lock:
-                self.incidents.replace_one({"_id": incident["_id"]}, incident, upsert=True)
+            self.incidents.replace_one({"_id": incident["_id"]}, incident, upsert=True)
         events = [
             PendingEvent(e["body"], tuple(e["channels"]), e.get("serial", ""))
             for e in batch["events"]
@@ -87,13 +101,10 @@ class Publisher:
         self.metrics.events_published.inc(len(ids))
 
     def _remove_published(self, collection, doc: dict[str, Any], seq: int) -> None:
-        with self.lock:
-            collection.update_one(
-                {"_id": doc["_id"]}, {"$pull": {"_outbox": {"seq": {"$lte": seq}}}}
-            )
-            if doc.get("_deleted") or doc.get("_transient"):
-                # Tombstones and broadcasts only live until their events are out.
-                collection.delete_one({"_id": doc["_id"], "_outbox": {"$size": 0}})
+        collection.update_one({"_id": doc["_id"]}, {"$pull": {"_outbox": {"seq": {"$lte": seq}}}})
+        if doc.get("_deleted") or doc.get("_transient"):
+            # Tombstones and broadcasts only live until their events are out.
+            collection.delete_one({"_id": doc["_id"], "_outbox": {"$size": 0}})
 
     def _mark_down(self) -> None:
         self._backoff = min(max(self._backoff * 2, 0.2), 5.0)
@@ -131,8 +142,7 @@ class OutboxRelay:
         ok = True
         backlog = 0
         for collection in self.collections:
-            with self.publisher.lock:
-                docs = list(collection.find(PENDING).sort("_id", 1))
+            docs = list(collection.find(PENDING).sort("_id", 1))
             for doc in docs:
                 if not self.publisher.publish(collection, doc):
                     ok = False
@@ -145,6 +155,9 @@ class OutboxRelay:
         while not self._stop.wait(delay):
             try:
                 ok = self.flush()
+            except PyMongoError as exc:  # the database is down: one line per pass, no trace
+                log.warning("outbox relay pass failed on the database", extra={"error": str(exc)})
+                ok = False
             except Exception:  # noqa: BLE001 - the relay must outlive any one failure
                 log.exception("outbox relay pass failed")
                 ok = False
@@ -158,5 +171,10 @@ class OutboxRelay:
         try:
             if not self.flush():
                 log.warning("events still pending at shutdown; the next start publishes them")
+        except PyMongoError as exc:
+            log.warning(
+                "database unavailable at shutdown; the next start publishes what is pending",
+                extra={"error": str(exc)},
+            )
         except Exception:  # noqa: BLE001
             log.exception("outbox flush at shutdown failed")

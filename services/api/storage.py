@@ -1,41 +1,29 @@
 """Opens the MongoDB database named by the settings.
 
-- ``mongodb://`` / ``mongodb+srv://``: a real MongoDB through pymongo.
-- ``mongomock://NAME``: mongomock, in memory, one store per NAME in the process (tests).
-- unset: the embedded litemongo store (SQLite files) under ``VAR_DIR/db``. It allows ONE
-  writing process, so run the API with ``API_WORKERS=1`` on it.
-
-mongomock and litemongo evaluate each update in Python (read, then write), so they are not
-atomic across threads: :attr:`Storage.lock` is a process lock the repositories hold around
-every operation on those backends, and a no-op on a real MongoDB.
+- ``mongodb://`` / ``mongodb+srv://``: a MongoDB server through pymongo: a real ``mongod``
+  in production, the development server of ``make run`` and of the tests otherwise (a
+  MongoDB wire-protocol server, ``tools/devmongo.py``). One client per process, shared by
+  every thread: pymongo's pool makes it thread-safe, and the server makes each
+  single-document write atomic, so no lock is needed around them.
+- ``mongomock://NAME``: mongomock, in memory, one store per NAME in the process. Only for
+  the fast unit tests that are about something else than storage (see docs/api.md); never
+  in production. mongomock evaluates an update in Python (read, then write), so it is not
+  atomic across threads: those tests drive one request at a time with the relay stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
 from typing import Any
 
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 
 _MOCK_STORES: dict[str, Any] = {}
 _MOCK_STORES_LOCK = threading.Lock()
 
-
-class ThreadLocalCollection:
-    """A collection whose calls go to the calling thread's own client.
-
-    litemongo's SQLite connections may only be used by the thread that opened them, so each
-    thread gets its own client (litemongo keeps connections of one file consistent).
-    """
-
-    def __init__(self, storage: Storage, name: str):
-        self._storage = storage
-        self.name = name
-
-    def __getattr__(self, attr: str):
-        return getattr(self._storage.database()[self.name], attr)
+# How long an operation waits for an unreachable server before it fails (then 503).
+SERVER_SELECTION_TIMEOUT_MS = 3000
 
 
 class Storage:
@@ -44,70 +32,48 @@ class Storage:
     def __init__(self, settings: Settings):
         uri = settings.mongodb_uri
         self.db_name = settings.mongodb_db
-        self._clients: list[Any] = []
-        self._clients_lock = threading.Lock()
-        self._local = threading.local()
         if uri is None:
-            self.kind = "embedded"
-            path = settings.var_dir / "db"
-            path.mkdir(parents=True, exist_ok=True)
-            self._connect: Callable[[], Any] = lambda: _litemongo_client(str(path))
-        elif uri.startswith("mongomock://"):
+            raise SettingsError(
+                "MONGODB_URI is not set: point it at MongoDB (`make run` starts a development "
+                "server and sets it)"
+            )
+        if uri.startswith("mongomock://"):
+            if settings.is_production:
+                raise SettingsError("MONGODB_URI: mongomock:// is for tests, not production")
             self.kind = "mongomock"
-            client = _mongomock_client(uri.removeprefix("mongomock://"))
-            self._connect = lambda: client
+            self.client = _mongomock_client(uri.removeprefix("mongomock://"))
         elif uri.startswith(("mongodb://", "mongodb+srv://")):
             self.kind = "mongodb"
             import pymongo
 
-            client = pymongo.MongoClient(
-                uri, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, appname="drones-api"
+            # Lazy: nothing connects until the first operation, so the API starts (and
+            # answers /readyz with 503) while the database is down, and recovers by itself.
+            self.client = pymongo.MongoClient(
+                uri,
+                serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+                connectTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+                appname="drones-api",
             )
-            self._connect = lambda: client
         else:
-            raise ValueError(
+            raise SettingsError(
                 "MONGODB_URI must start with mongodb://, mongodb+srv:// or mongomock://"
             )
-        self.needs_lock = self.kind != "mongodb"
-        self.lock: contextlib.AbstractContextManager = (
-            threading.RLock() if self.needs_lock else contextlib.nullcontext()
-        )
 
     def database(self):
-        """The database, through this thread's client (one shared client unless embedded)."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._connect()
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client[self.db_name]
+        return self.client[self.db_name]
 
     def collection(self, name: str):
-        """A collection usable from any thread."""
-        if self.kind == "embedded":
-            return ThreadLocalCollection(self, name)
         return self.database()[name]
 
     def ping(self) -> None:
         """Raise if the database does not answer."""
-        with self.lock:
-            self.database().command("ping")
+        self.database().command("ping")
 
     def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = self._clients, []
         if self.kind == "mongomock":
             return  # the in-memory store outlives an app, like a server would
-        for client in dict.fromkeys(clients):
-            with contextlib.suppress(Exception):
-                client.close()
-
-
-def _litemongo_client(path: str):
-    import litemongo
-
-    return litemongo.connect(path)
+        with contextlib.suppress(Exception):
+            self.client.close()
 
 
 def _mongomock_client(name: str):

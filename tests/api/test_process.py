@@ -192,8 +192,7 @@ def _healthz_requests(api) -> float:
 
 
 def test_metrics_count_the_requests_of_every_worker(start_api, process_settings):
-    # mongomock: each worker has a store of its own, which a health check does not mind.
-    api = start_api(process_settings.replace(api_workers=2, mongodb_uri="mongomock://workers"))
+    api = start_api(process_settings.replace(api_workers=2))
     before = _healthz_requests(api)
     for _ in range(40):  # a connection each: the workers take them as they come
         assert requests.get(api.url + "/healthz", headers={"Connection": "close"}).ok

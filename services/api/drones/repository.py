@@ -23,52 +23,51 @@ class DuplicateSerial(Exception):
 
 
 class DroneRepository:
-    """Reads and atomic writes of the ``drones`` and ``incidents`` collections.
+    """Reads and atomic writes of the ``drones`` and ``incidents`` collections."""
 
-    ``lock`` serializes every operation on backends whose writes are not atomic across
-    threads (mongomock, litemongo); it is a no-op context on a real MongoDB.
-    """
-
-    def __init__(self, drones, incidents, lock=None):
+    def __init__(self, drones, incidents):
         self.drones = drones
         self.incidents = incidents
-        self.lock = lock or contextlib.nullcontext()
+        self._indexed = False
 
     def ensure_indexes(self) -> None:
-        with self.lock:
-            self.drones.create_index("deviceSerialNumber", unique=True)
-            self.incidents.create_index([("droneId", 1), ("_id", -1)])
-            with contextlib.suppress(OperationFailure, NotImplementedError):
-                self.drones.create_index("_outbox.seq")
+        """Create the indexes, once per process (the server ignores an existing one).
+
+        Tried at start and again before the first insert, so an API started while the
+        database is down still gets its unique serial index before it stores a drone."""
+        if self._indexed:
+            return
+        self.drones.create_index("deviceSerialNumber", unique=True)
+        self.incidents.create_index([("droneId", 1), ("_id", -1)])
+        with contextlib.suppress(OperationFailure, NotImplementedError):
+            self.drones.create_index("_outbox.seq")
+        self._indexed = True
 
     # --- reads ------------------------------------------------------------------------
     def get(self, serial: str) -> dict[str, Any] | None:
-        with self.lock:
-            return self.drones.find_one({"deviceSerialNumber": serial, **LIVE})
+        return self.drones.find_one({"deviceSerialNumber": serial, **LIVE})
 
     def list(self, query: dict[str, Any], skip: int, limit: int) -> tuple[list[dict], int]:
         """A page of live drones matching ``query`` (oldest first) and the total count."""
         query = {**query, **LIVE}
-        with self.lock:
-            total = self.drones.count_documents(query)
-            docs = list(self.drones.find(query).sort("_id", 1).skip(skip).limit(limit))
+        total = self.drones.count_documents(query)
+        docs = list(self.drones.find(query).sort("_id", 1).skip(skip).limit(limit))
         return docs, total
 
     def incidents_of(self, drone_id: ObjectId, skip: int, limit: int) -> tuple[list[dict], int]:
         """A page of one drone's incidents, newest first, and their total count."""
         query = {"droneId": drone_id}
-        with self.lock:
-            total = self.incidents.count_documents(query)
-            docs = list(self.incidents.find(query).sort("_id", -1).skip(skip).limit(limit))
+        total = self.incidents.count_documents(query)
+        docs = list(self.incidents.find(query).sort("_id", -1).skip(skip).limit(limit))
         return docs, total
 
     # --- writes -----------------------------------------------------------------------
     def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            try:
-                self.drones.insert_one(doc)
-            except DuplicateKeyError:
-                raise DuplicateSerial(doc["deviceSerialNumber"]) from None
+        self.ensure_indexes()
+        try:
+            self.drones.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateSerial(doc["deviceSerialNumber"]) from None
         return doc
 
     def apply(
@@ -86,12 +85,11 @@ class DroneRepository:
         }
         if set_fields:
             update["$set"] = set_fields
-        with self.lock:
-            return self.drones.find_one_and_update(
-                {"_id": doc["_id"], "_seq": doc["_seq"], **LIVE},
-                update,
-                return_document=pymongo.ReturnDocument.AFTER,
-            )
+        return self.drones.find_one_and_update(
+            {"_id": doc["_id"], "_seq": doc["_seq"], **LIVE},
+            update,
+            return_document=pymongo.ReturnDocument.AFTER,
+        )
 
     def tombstone(self, doc: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any] | None:
         """Mark ``doc`` deleted and push its last batch, if it is still current; the serial is
@@ -105,5 +103,4 @@ class DroneRepository:
 
     def save_incident(self, incident: dict[str, Any]) -> None:
         """Store an incident; idempotent (the relay stores it again before announcing it)."""
-        with self.lock:
-            self.incidents.replace_one({"_id": incident["_id"]}, incident, upsert=True)
+        self.incidents.replace_one({"_id": incident["_id"]}, incident, upsert=True)

@@ -10,7 +10,7 @@ from bson import ObjectId
 from services.api import batches
 from services.api.drones.repository import DroneRepository, DuplicateSerial
 from services.api.errors import ApiError, Conflict, NotFound
-from services.api.outbox import Publisher
+from services.api.outbox import Publisher, left_to_relay
 from shared import contract
 from shared.events import dumps, utc_now_iso
 
@@ -208,7 +208,8 @@ class DroneService:
             batch = batches.batch(doc["_seq"] + 1, [detected], incident=incident)
             updated = self.repository.apply(doc, batch, bump_version=False)
             if updated is not None:
-                self.repository.save_incident(incident)
+                with left_to_relay("storing an incident"):
+                    self.repository.save_incident(incident)
                 self.publisher.publish_after_write(self.repository.drones, updated)
                 return public
         raise _busy()

@@ -15,9 +15,8 @@ from shared.events import utc_now_iso
 class BroadcastService:
     """Sends ``system.broadcast`` messages through the outbox of the ``broadcasts`` collection."""
 
-    def __init__(self, broadcasts, lock, publisher: Publisher):
+    def __init__(self, broadcasts, publisher: Publisher):
         self.broadcasts = broadcasts
-        self.lock = lock
         self.publisher = publisher
 
     def send(self, message: str, level: str, request_id: str | None) -> dict[str, Any]:
@@ -38,7 +37,6 @@ class BroadcastService:
             "_outbox": [batches.batch(1, [sent])],
             "createdAt": now,
         }
-        with self.lock:
-            self.broadcasts.insert_one(doc)
+        self.broadcasts.insert_one(doc)
         self.publisher.publish_after_write(self.broadcasts, doc)
         return {"id": str(doc["_id"]), "message": message, "level": level, "acceptedAt": now}
