@@ -11,7 +11,7 @@ import logging
 
 from flask import Flask, jsonify
 from marshmallow import Schema, fields
-from pymongo.errors import ConnectionFailure, ExecutionTimeout
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
 from werkzeug.exceptions import HTTPException
 
 from shared.auth import AuthError, Forbidden
@@ -114,6 +114,12 @@ def _is_json_syntax_error(messages: dict) -> bool:
     return isinstance(json_messages, list) and any("JSON" in str(m) for m in json_messages)
 
 
+def _transient(exc: PyMongoError) -> bool:
+    return isinstance(exc, ConnectionFailure | ExecutionTimeout) or any(
+        exc.has_error_label(label) for label in ("RetryableWriteError", "TransientTransactionError")
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error in the one JSON shape (call after flask-smorest's ``init_app``)."""
 
@@ -133,10 +139,12 @@ def register_error_handlers(app: Flask) -> None:
 
     app.register_error_handler(HTTPException, _http_error)
 
-    @app.errorhandler(ConnectionFailure)
-    @app.errorhandler(ExecutionTimeout)
-    def database_unavailable(exc: Exception):
-        # Unreachable, not primary, shutting down, timed out: the write did not happen.
+    @app.errorhandler(PyMongoError)
+    def database_error(exc: PyMongoError):
+        if not _transient(exc):
+            return unexpected(exc)
+        # Unreachable, stepping down, timed out, a write the server calls retryable: the
+        # write did not happen (and so published nothing); the client may retry.
         log.warning("database unavailable", extra={"error": str(exc)})
         return error_response(
             503, "unavailable", "the database is unavailable, retry", headers=[("Retry-After", "1")]

@@ -99,12 +99,15 @@ class ExternalMongo:
 
 
 @contextlib.contextmanager
-def fail_point(client: pymongo.MongoClient, commands: list[str], error_code: int = 91):
+def fail_point(client: pymongo.MongoClient, commands: list[str], error_code: int = 89):
     """Make the API's ``commands`` fail on the server until the block ends.
 
     ``failCommand`` scoped to the API's connections (appName ``drones-api``), so the test's
-    own client keeps working. Code 91 (ShutdownInProgress) is what a stopping server
-    answers: pymongo retries a write once, then raises ``NotPrimaryError``."""
+    own client keeps working. Code 89 (NetworkTimeout) is a transient error the server
+    labels retryable: pymongo retries a write once, then raises it. (A "shutting down" or
+    "not primary" code would also make pymongo forget the server until its next heartbeat,
+    some seconds: that path is the one of a server that is really down, tested by stopping
+    one.)"""
     client.admin.command(
         {
             "configureFailPoint": "failCommand",
