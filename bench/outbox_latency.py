@@ -9,7 +9,7 @@ Both paths toggle a drone's stream in-process, on the same store and a private R
   events appended to the event log. It loses events when Redis is down or the process dies
   between the two steps; the outbox is what that safety costs.
 
-    python -m bench.outbox_latency [--writes 2000] [--backends mongomock,embedded]
+    python -m bench.outbox_latency [--writes 2000] [--backends mongomock,devserver]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from shared import contract
 from shared.eventlog import PendingEvent
 from shared.events import encode_body, utc_now_iso
 from shared.settings import Settings
+from tests.support.mongo_server import MongoServer
 from tests.support.redis_server import RedisServer
 
 
@@ -69,15 +70,13 @@ def measure(settings: Settings, writes: int) -> dict[str, dict[str, float]]:
     direct_collection.insert_one(
         {"deviceSerialNumber": "DIRECT", "streamIsOn": False, "version": 1}
     )
-    lock = app.extensions["storage"].lock
     timings: dict[str, list[float]] = {"outbox": [], "direct": []}
     for _ in range(writes):  # interleaved, so both see the same machine state
         start = time.perf_counter()
         service.toggle("OUTBOX", "streamIsOn", None)
         timings["outbox"].append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
-        with lock:
-            direct_toggle(direct_collection, app.extensions["event_log"], "DIRECT")
+        direct_toggle(direct_collection, app.extensions["event_log"], "DIRECT")
         timings["direct"].append((time.perf_counter() - start) * 1000)
     app.extensions["shutdown"]()
     return {
@@ -93,12 +92,13 @@ def measure(settings: Settings, writes: int) -> dict[str, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=2000)
-    parser.add_argument("--backends", default="mongomock,embedded")
+    parser.add_argument("--backends", default="mongomock,devserver")
     parser.add_argument("--out", type=Path, default=Path("bench/results/outbox-latency.json"))
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         redis_server = RedisServer(Path(tmp) / "redis").start()
+        mongo = MongoServer(Path(tmp) / "mongo").start() if "devserver" in args.backends else None
         try:
             for backend in args.backends.split(","):
                 settings = Settings.from_env(
@@ -107,10 +107,12 @@ def main() -> None:
                     key_prefix=f"bench-{backend}",
                     var_dir=Path(tmp) / backend,
                     jwt_secret="b" * 40,
-                    mongodb_uri="mongomock://bench" if backend == "mongomock" else None,
+                    mongodb_uri="mongomock://bench" if backend == "mongomock" else mongo.uri,
                 )
                 results[backend] = measure(settings, args.writes)
         finally:
+            if mongo:
+                mongo.stop()
             redis_server.stop()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

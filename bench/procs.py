@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pymongo
 import requests
 
 from bench.report import PEER
@@ -235,10 +236,29 @@ def _spawn_service(
 def start_api(
     procs: Processes, redis_url: str, key_prefix: str, secret: str, cores: str = "1"
 ) -> Gateway:
-    """``python -m services.api`` on the embedded store, rate limits off."""
+    """``python -m services.api`` on a development MongoDB server of its own, rate limits off."""
     port = free_port()
+    mongo_port = free_port()
+    mongo = procs.spawn(
+        f"mongo-{mongo_port}",
+        ["taskset", "-c", cores, sys.executable, "-m", "tools.devmongo", "--port", str(mongo_port)]
+        + ["--storage-path", str(procs.log_dir / f"mongo-{mongo_port}")],
+    )
+    with pymongo.MongoClient(LOOPBACK, mongo_port, serverSelectionTimeoutMS=200) as client:
+        wait_until(
+            lambda: mongo.poll() is None and client.admin.command("ping"),
+            timeout=30,
+            message="the development MongoDB server",
+        )
     settings = _bench_settings(
-        procs, redis_url, key_prefix, secret, f"api-{port}", api_port=port, api_host=LOOPBACK
+        procs,
+        redis_url,
+        key_prefix,
+        secret,
+        f"api-{port}",
+        api_port=port,
+        api_host=LOOPBACK,
+        mongodb_uri=f"mongodb://{LOOPBACK}:{mongo_port}/",
     )
     proc = _spawn_service(procs, "services.api", f"api-{port}", settings, port, cores)
     return Gateway("api", proc, port)

@@ -60,3 +60,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # pymongo logs every command's documents at DEBUG: user data, which may carry anything a
+    # client sent (a token pasted in a name). Its other loggers (connections, server
+    # selection) stay at the service's level.
+    logging.getLogger("pymongo.command").setLevel(max(logging.INFO, root.level))

@@ -63,8 +63,17 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture
 def api_app(settings):
-    """The API on the test settings (real Redis, mongomock), relay stopped: a request's
-    effects are all done when it returns."""
+    """The API on the test settings (real Redis, the tests' MongoDB server), relay stopped:
+    a request's effects are all done when it returns."""
     app = create_app(settings, start_relay=False)
+    yield app
+    app.extensions["shutdown"]()
+
+
+@pytest.fixture
+def mock_api_app(mock_settings):
+    """The same on mongomock, for the schema fuzzer: hundreds of generated requests about
+    the HTTP contract, not storage, kept fast in process (see docs/api.md)."""
+    app = create_app(mock_settings, start_relay=False)
     yield app
     app.extensions["shutdown"]()

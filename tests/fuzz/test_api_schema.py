@@ -57,8 +57,8 @@ def hypothesis_settings(max_examples: int) -> settings:
 
 
 @pytest.fixture
-def api_schema(api_app):
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", api_app)
+def api_schema(mock_api_app):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", mock_api_app)
     schema.config.generation.update(allow_extra_parameters=False)
 
     @schema.hook
@@ -122,8 +122,10 @@ class Fuzzer:
 
 
 @pytest.mark.parametrize("role", ["admin", "viewer"])
-def test_api_conforms_to_its_openapi_document(api_app, api_schema, auth_headers, fuzz_report, role):
-    fuzzer = Fuzzer(api_app, auth_headers(role), auth_headers("admin"), EXAMPLES[role])
+def test_api_conforms_to_its_openapi_document(
+    mock_api_app, api_schema, auth_headers, fuzz_report, role
+):
+    fuzzer = Fuzzer(mock_api_app, auth_headers(role), auth_headers("admin"), EXAMPLES[role])
     fuzzer.ensure_known_drones()
     operations = [result.ok() for result in api_schema.get_all_operations()]
 

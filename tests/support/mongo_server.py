@@ -54,12 +54,16 @@ class MongoServer:
             stderr=log,
         )
         log.close()
-        with self.client(serverSelectionTimeoutMS=200) as client:
-            wait_until(
-                lambda: self._alive() and client.admin.command("ping"),
-                timeout=30,
-                message=f"MongoDB wire-protocol server on port {self.port}",
-            )
+        try:
+            with self.client(serverSelectionTimeoutMS=200) as client:
+                wait_until(
+                    lambda: self._alive() and client.admin.command("ping"),
+                    timeout=30,
+                    message=f"MongoDB wire-protocol server on port {self.port}",
+                )
+        except BaseException:
+            self.stop()  # never leave a server behind a failed start
+            raise
         return self
 
     def _alive(self) -> bool:
