@@ -98,8 +98,9 @@ def test_a_failure_after_the_write_loses_no_event_and_duplicates_none(
 
 
 def test_database_down_at_start_makes_readyz_fail_until_it_returns(
-    start_api, process_settings, restartable_mongo, auth_headers, events
+    restartable_mongo, start_api, process_settings, auth_headers, events
 ):
+    # restartable_mongo first: torn down last, after the API has flushed and stopped.
     restartable_mongo.stop()
     api = start_api(process_settings.replace(mongodb_uri=restartable_mongo.uri))
 
