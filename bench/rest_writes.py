@@ -1,7 +1,7 @@
 """REST writes per second through the API, and their p50/p99, by ``API_WORKERS``.
 
-A private Redis and MongoDB server (the development server, SecantusDB, unless
-``--mongodb-uri`` names another), then for each worker count one ``python -m services.api``
+A private Redis, and for each worker count a fresh MongoDB server (the development server,
+SecantusDB, unless ``--mongodb-uri`` names another) and one ``python -m services.api``
 process (16 threads per worker, rate limits off): ``--concurrency`` client threads toggle
 the streams of 50 drones in a closed loop (each thread its own drones, so no write waits
 on another's compare-and-set) for ``--seconds``. Every write is one findAndModify with its
@@ -9,7 +9,7 @@ outbox batch, the event log append and the ``$pull``. Everything shares this mac
 cores, the load generator included: the figures compare configurations, they are no
 capacity of a real deployment.
 
-    python -m bench.rest_writes [--workers 1,2,4] [--seconds 15] [--concurrency 16]
+    python -m bench.rest_writes [--workers 1,2,4] [--seconds 15] [--concurrency 16] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from bench.outbox_latency import percentile
 from shared.auth import mint_token
@@ -73,6 +75,16 @@ def drive(port: int, token: str, serials: list[str], seconds: float, concurrency
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (gunicorn's workers) so far."""
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def register(port: int, token: str, serials: list[str]) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for serial in serials:
@@ -95,6 +107,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the list, taking turns")
     parser.add_argument("--mongodb-uri", default=None, help="default: a private dev server")
     parser.add_argument("--out", type=Path, default=Path("bench/results/rest-writes.json"))
     args = parser.parse_args()
@@ -103,10 +116,14 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         redis_server = RedisServer(Path(tmp) / "redis").start()
-        mongo = None if args.mongodb_uri else MongoServer(Path(tmp) / "mongo").start()
         try:
-            for workers in [int(w) for w in args.workers.split(",")]:
+            for workers in [int(w) for w in args.workers.split(",")] * args.rounds:
                 port = free_port()
+                # A fresh server per row: SecantusDB slows down past 10,000 retryable writes
+                # in 30 minutes (see docs/performance.md), which would favour the first rows.
+                mongo = None if args.mongodb_uri else MongoServer(Path(tmp) / f"mongo{port}")
+                if mongo:
+                    mongo.start()
                 settings = Settings.from_env(
                     {},
                     redis_url=redis_server.url,
@@ -125,26 +142,34 @@ def main() -> None:
                 try:
                     register(port, token, serials)
                     drive(port, token, serials, 2, args.concurrency)  # warm-up
+                    pids = {"api": api.process.pid, "db": mongo.process.pid if mongo else None}
+                    before = {k: cpu_seconds(p) for k, p in pids.items() if p}
                     row = drive(port, token, serials, args.seconds, args.concurrency)
+                    for name, start in before.items():
+                        used = cpu_seconds(pids[name]) - start
+                        row[f"{name}_cpu_ms_per_write"] = round(1000 * used / row["writes"], 2)
                 finally:
                     api.stop()
+                    if mongo:
+                        mongo.stop()
                 row = {"api_workers": workers, "concurrency": args.concurrency, **row}
                 results.append(row)
                 print(json.dumps(row), flush=True)
         finally:
-            if mongo:
-                mongo.stop()
             redis_server.stop()
     store = "mongodb (--mongodb-uri)" if args.mongodb_uri else "development server (SecantusDB)"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"store": store, "rows": results}, indent=2) + "\n")
+    print(f"\n{store}")
     print(
-        f"\n{store}\n| API_WORKERS | writes/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|"
+        "| API_WORKERS | writes/s | p50 ms | p99 ms | errors | API CPU ms/write | DB CPU ms/write |"
     )
+    print("|---|---|---|---|---|---|---|")
     for row in results:
         print(
             f"| {row['api_workers']} | {row['writes_per_s']} | {row['p50_ms']} | "
-            f"{row['p99_ms']} | {row['errors']} |"
+            f"{row['p99_ms']} | {row['errors']} | {row.get('api_cpu_ms_per_write')} | "
+            f"{row.get('db_cpu_ms_per_write', '-')} |"
         )
 
 
