@@ -1,0 +1,324 @@
+"""The fleet dashboard (GET /dashboard of the gateway) in headless Chromium, against the real
+API and gateway: an operator and a viewer side by side, live changes, controls by role,
+incidents, broadcasts, and a gateway restart in the middle of a session."""
+
+from __future__ import annotations
+
+import time
+from html.parser import HTMLParser
+
+import pytest
+import requests
+
+from tests.clients.conftest import ROOT, Stack
+from tests.support.redis_server import free_port
+from tests.support.waiting import wait_until
+
+STATIC = ROOT / "services" / "gateway" / "static"
+SHOWN_WITHIN_MS = 1000  # the issue's bound for a change to reach the other user's row
+
+
+@pytest.fixture
+def dash(start_api, start_gateway, process_settings, auth_headers) -> Stack:
+    """API and gateway where the gateway's origin may call the API (CORS) and the gateway
+    tells the dashboard where the API is."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    settings = process_settings.replace(allowed_origins=(origin,))
+    api = start_api(settings)
+    gateway = start_gateway(settings.replace(api_public_url=api.url), port=port)
+    return Stack(api, gateway, auth_headers("admin"))
+
+
+@pytest.fixture
+def open_dashboard(browser, dash, tokens):
+    """``open_dashboard(role)``: a page of its own browser context, signed in as ``role``."""
+    contexts = []
+
+    def open_as(role: str):
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(dash.gateway.url + "/dashboard")
+        page.fill("#token", tokens[role])
+        page.click("#sign-in")
+        page.wait_for_selector("#conn[data-state=connected]")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def row(serial: str) -> str:
+    return f'#fleet-body tr[data-serial="{serial}"]'
+
+
+def cell(serial: str, field: str) -> str:
+    return f'{row(serial)} [data-field="{field}"]'
+
+
+def wait_text(page, selector: str, text: str, timeout_ms: int = 10_000) -> float:
+    """Wait until ``selector`` shows ``text``; returns the seconds it took."""
+    started = time.monotonic()
+    page.wait_for_function(
+        "([s, t]) => { const e = document.querySelector(s); return e && e.textContent === t; }",
+        arg=[selector, text],
+        timeout=timeout_ms,
+    )
+    return time.monotonic() - started
+
+
+class _Scan(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sources: list[str] = []
+        self.inline_scripts = 0
+        self.inputs: list[str] = []
+        self.labels: set[str] = set()
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("src", "href"):
+            if attrs.get(key) and not attrs[key].startswith("#"):
+                self.sources.append(attrs[key])
+        if tag in ("input", "select") and attrs.get("type") != "hidden":
+            self.inputs.append(attrs.get("id"))
+        if tag == "label" and attrs.get("for"):
+            self.labels.add(attrs["for"])
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.inline_scripts += 1
+
+
+def test_dashboard_is_local_labelled_and_never_renders_html():
+    scan = _Scan()
+    scan.feed((STATIC / "dashboard" / "index.html").read_text())
+    assert scan.sources and all(src.startswith("/static/") for src in scan.sources)
+    for src in scan.sources:
+        assert (STATIC / src.removeprefix("/static/")).is_file()
+    assert scan.inline_scripts == 0
+    assert set(scan.inputs) <= scan.labels  # every field has a label
+    for script in (STATIC / "dashboard").glob("*.js"):
+        text = script.read_text()
+        assert "innerHTML" not in text and "insertAdjacentHTML" not in text, script.name
+
+
+def test_gateway_serves_the_dashboard_and_its_config(dash):
+    page = requests.get(dash.gateway.url + "/dashboard", timeout=5)
+    assert page.status_code == 200 and 'id="fleet"' in page.text
+    assert "Content-Security-Policy" in page.headers
+    config = requests.get(dash.gateway.url + "/dashboard/config.json", timeout=5).json()
+    assert config == {"apiUrl": dash.api.url, "development": True}
+    for asset in ("main.js", "fleet.js", "detail.js", "api.js", "session.js", "dashboard.css"):
+        assert requests.get(f"{dash.gateway.url}/static/dashboard/{asset}", timeout=5).ok
+
+
+def test_api_allows_the_dashboard_origin_only(dash):
+    origin = dash.gateway.url
+    preflight = requests.options(
+        dash.api.url + "/api/v1/drones/X/stream",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+        timeout=5,
+    )
+    assert preflight.headers.get("Access-Control-Allow-Origin") == origin
+    assert "authorization" in preflight.headers.get("Access-Control-Allow-Headers", "").lower()
+    other = requests.options(
+        dash.api.url + "/api/v1/drones",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+        timeout=5,
+    )
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_operator_changes_reach_the_viewer_within_a_second(dash, open_dashboard):
+    dash.register("DASH1", deviceCategory="Survey")
+    operator = open_dashboard("operator")
+    viewer = open_dashboard("viewer")
+    for page in (operator, viewer):
+        page.wait_for_selector(row("DASH1"))
+    assert viewer.text_content(cell("DASH1", "streamIsOn")) == "○ off"
+
+    # The viewer's controls are disabled, with the reason on the page.
+    for action in ("stream", "ai", "classes", "delete"):
+        assert viewer.is_disabled(f'{row("DASH1")} button[data-action="{action}"]')
+    assert "viewer" in viewer.text_content("#controls-note")
+    assert viewer.is_hidden("#register")
+    assert viewer.is_enabled(f'{row("DASH1")} button[data-action="detail"]')
+    # The operator's are enabled, but delete (admin only).
+    assert operator.is_enabled(f'{row("DASH1")} button[data-action="stream"]')
+    assert operator.is_disabled(f'{row("DASH1")} button[data-action="delete"]')
+
+    operator.click(f'{row("DASH1")} button[data-action="stream"]')
+    operator_seen = wait_text(operator, cell("DASH1", "streamIsOn"), "● on")
+    viewer_seen = wait_text(viewer, cell("DASH1", "streamIsOn"), "● on")
+    assert viewer_seen <= SHOWN_WITHIN_MS / 1000 + operator_seen
+    assert dash.call("GET", "/drones/DASH1")["streamIsOn"] is True
+    # Pending ends with the event: the button is usable again and says what it is.
+    operator.wait_for_selector(
+        f'{row("DASH1")} button[data-action="stream"][aria-pressed="true"]:enabled'
+    )
+
+    operator.click(f'{row("DASH1")} button[data-action="classes"]')
+    operator.fill("#classes-input", "person, vehicle")
+    operator.click("#classes-save")
+    operator_seen = wait_text(operator, cell("DASH1", "detectionClasses"), "person, vehicle")
+    viewer_seen = wait_text(viewer, cell("DASH1", "detectionClasses"), "person, vehicle")
+    assert viewer_seen <= SHOWN_WITHIN_MS / 1000 + operator_seen
+    assert viewer.text_content(cell("DASH1", "version")) == "3"
+    assert dash.call("GET", "/drones/DASH1")["detectionClasses"] == ["person", "vehicle"]
+
+
+def test_a_refused_change_shows_the_api_message(dash, open_dashboard):
+    dash.register("DASH2")
+    operator = open_dashboard("operator")
+    operator.wait_for_selector(row("DASH2"))
+    operator.click(f'{row("DASH2")} button[data-action="classes"]')
+    operator.fill("#classes-input", "x" * 65)  # longer than a class may be
+    operator.click("#classes-save")
+    operator.wait_for_selector(f'{cell("DASH2", "status")}[data-state="error"]')
+    assert "invalid request" in operator.text_content(cell("DASH2", "status"))
+    assert "invalid request" in operator.text_content("#alerts")
+    assert operator.text_content(cell("DASH2", "detectionClasses")) == "–"
+
+
+def test_drones_appear_and_disappear_live(dash, open_dashboard):
+    viewer = open_dashboard("viewer")
+    dash.register("DASH3", deviceName="Harbour east")
+    viewer.wait_for_selector(row("DASH3"))
+    assert viewer.text_content(cell("DASH3", "deviceName")) == "Harbour east"
+    dash.call("DELETE", "/drones/DASH3", expect=204)
+    viewer.wait_for_selector(row("DASH3"), state="detached")
+
+
+def test_admin_registers_and_deletes_from_the_page(dash, open_dashboard):
+    admin = open_dashboard("admin")
+    admin.click("#register summary")
+    admin.fill("#reg-serial", "DASH4")
+    admin.fill("#reg-name", "From the page")
+    admin.click("#reg-submit")
+    admin.wait_for_selector(row("DASH4"))
+    assert dash.call("GET", "/drones/DASH4")["deviceName"] == "From the page"
+    delete = f'{row("DASH4")} button[data-action="delete"]'
+    admin.click(delete)  # asks once more
+    assert admin.text_content(delete) == "Confirm delete"
+    admin.click(delete)
+    admin.wait_for_selector(row("DASH4"), state="detached")
+    dash.call("GET", "/drones/DASH4", expect=404)
+
+
+def test_incidents_show_in_the_feed_and_the_detail(dash, open_dashboard):
+    dash.register("DASH5")
+    viewer = open_dashboard("viewer")
+    viewer.wait_for_selector(row("DASH5"))
+    incident = {"type": "intrusion", "label": "person", "confidence": 0.91}
+    dash.call(
+        "POST", "/drones/DASH5/incidents", {**incident, "boundingBox": [0.1, 0.2, 0.3, 0.4]}, 201
+    )
+    viewer.wait_for_selector('#incidents li[data-serial="DASH5"]')
+    assert "intrusion · person · confidence 91 %" in viewer.text_content("#incidents")
+    wait_text(viewer, cell("DASH5", "incidents"), "1")
+
+    viewer.click('#incidents li[data-serial="DASH5"] button')  # opens its drone
+    viewer.wait_for_selector("#detail:not([hidden])")
+    assert viewer.text_content("#detail-title") == "Drone DASH5"
+    viewer.wait_for_selector("#detail-incidents li")
+    box = viewer.query_selector("#detail-incidents li .bbox")
+    assert box is not None
+    assert [box.get_attribute(a) for a in ("x", "y", "width", "height")] == ["32", "36", "96", "72"]
+    # A second incident while the detail is open lands on top, and the history shows both.
+    dash.call("POST", "/drones/DASH5/incidents", {"type": "fire", "confidence": 0.5}, 201)
+    viewer.wait_for_function(
+        "() => document.querySelector('#detail-incidents li p').textContent.startsWith('fire')"
+    )
+    assert viewer.locator("#detail-incidents li").count() == 2
+    history = viewer.text_content("#detail-history")
+    assert "registered" in history and "incident: intrusion" in history
+
+
+def test_detail_shows_the_recent_changes_from_the_event_history(dash, open_dashboard):
+    dash.register("DASH6")
+    dash.set_stream("DASH6", True)
+    dash.call("PATCH", "/drones/DASH6", {"deviceName": "renamed"})
+    viewer = open_dashboard("viewer")  # after the changes: they come from the history
+    viewer.click(f'{row("DASH6")} button[data-action="detail"]')
+    viewer.wait_for_selector("#detail-history li >> nth=2")
+    items = viewer.locator("#detail-history li").all_text_contents()
+    assert "deviceName" in items[0] and "streamIsOn: false → true" in items[1]
+    assert "registered" in items[2]
+    assert '"deviceName": "renamed"' in viewer.text_content("#detail-doc")
+
+
+def test_a_broadcast_shows_its_banner(dash, open_dashboard):
+    viewer = open_dashboard("viewer")
+    admin = open_dashboard("admin")
+    assert viewer.is_hidden("#broadcast")  # only admins may send one
+    admin.fill("#broadcast-message", "Maintenance at <b>noon</b>")
+    admin.select_option("#broadcast-level", "warning")
+    admin.click("#broadcast-send")
+    for page in (viewer, admin):
+        page.wait_for_selector('#banners .banner[data-level="warning"]')
+        assert page.text_content("#banners .banner .message") == "Maintenance at <b>noon</b>"
+        assert "Warning" in page.text_content("#banners .banner strong")
+
+
+def test_the_page_resumes_after_a_gateway_restart_and_equals_the_api(dash, open_dashboard):
+    for serial in ("DASH7", "DASH8", "DASH9"):
+        dash.register(serial)
+    viewer = open_dashboard("viewer")
+    viewer.wait_for_selector(row("DASH9"))
+    assert viewer.get_attribute("#conn-resume", "data-resume") == "loaded"
+
+    dash.gateway.stop()
+    viewer.wait_for_selector("#conn[data-state=reconnecting]")
+    viewer.wait_for_selector("#stale-note:not([hidden])")
+    dash.set_stream("DASH7", True)  # while the page is disconnected
+    dash.call("DELETE", "/drones/DASH8", expect=204)
+    dash.register("DASH10", deviceCategory="Inspection")
+    dash.gateway.start()
+
+    viewer.wait_for_selector("#conn[data-state=connected]", timeout=30_000)
+    assert viewer.get_attribute("#conn-resume", "data-resume") == "recovered"
+    viewer.wait_for_selector(row("DASH10"))
+    viewer.wait_for_selector(row("DASH8"), state="detached")
+    assert viewer.is_hidden("#stale-note")
+    dash.set_stream("DASH9", True)  # and live again
+    wait_text(viewer, cell("DASH9", "streamIsOn"), "● on")
+
+    api = {d["deviceSerialNumber"]: d for d in dash.call("GET", "/drones?page_size=100")}
+
+    def rows_equal_api():
+        shown = viewer.evaluate(
+            """() => [...document.querySelectorAll('#fleet-body tr')].map((tr) => ({
+                serial: tr.dataset.serial,
+                name: tr.querySelector('[data-field=deviceName]').textContent,
+                category: tr.querySelector('[data-field=deviceCategory]').textContent,
+                stream: tr.querySelector('[data-field=streamIsOn]').textContent,
+                ai: tr.querySelector('[data-field=aiDetectionEnabled]').textContent,
+                version: tr.querySelector('[data-field=version]').textContent,
+            }))"""
+        )
+        expected = [
+            {
+                "serial": s,
+                "name": d["deviceName"],
+                "category": d["deviceCategory"],
+                "stream": "● on" if d["streamIsOn"] else "○ off",
+                "ai": "● on" if d["aiDetectionEnabled"] else "○ off",
+                "version": str(d["version"]),
+            }
+            for s, d in sorted(api.items())
+        ]
+        return shown == expected
+
+    wait_until(rows_equal_api, timeout=10, message="the rows equal GET /drones")
