@@ -4,11 +4,13 @@ incidents, broadcasts, and a gateway restart in the middle of a session."""
 
 from __future__ import annotations
 
+import re
 import time
 from html.parser import HTMLParser
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from tests.clients.conftest import ROOT, Stack
 from tests.support.redis_server import free_port
@@ -51,7 +53,7 @@ def open_dashboard(browser, dash, tokens):
 
 
 def row(serial: str) -> str:
-    return f'#fleet-body tr[data-serial="{serial}"]'
+    return f'#fleet-body [data-serial="{serial}"]'
 
 
 def cell(serial: str, field: str) -> str:
@@ -61,11 +63,8 @@ def cell(serial: str, field: str) -> str:
 def wait_text(page, selector: str, text: str, timeout_ms: int = 10_000) -> float:
     """Wait until ``selector`` shows ``text``; returns the seconds it took."""
     started = time.monotonic()
-    page.wait_for_function(
-        "([s, t]) => { const e = document.querySelector(s); return e && e.textContent === t; }",
-        arg=[selector, text],
-        timeout=timeout_ms,
-    )
+    # expect() polls without eval, which the page's CSP forbids (wait_for_function uses it).
+    expect(page.locator(selector)).to_have_text(text, timeout=timeout_ms)
     return time.monotonic() - started
 
 
@@ -238,9 +237,7 @@ def test_incidents_show_in_the_feed_and_the_detail(dash, open_dashboard):
     assert [box.get_attribute(a) for a in ("x", "y", "width", "height")] == ["32", "36", "96", "72"]
     # A second incident while the detail is open lands on top, and the history shows both.
     dash.call("POST", "/drones/DASH5/incidents", {"type": "fire", "confidence": 0.5}, 201)
-    viewer.wait_for_function(
-        "() => document.querySelector('#detail-incidents li p').textContent.startsWith('fire')"
-    )
+    expect(viewer.locator("#detail-incidents li p").first).to_have_text(re.compile("^fire"))
     assert viewer.locator("#detail-incidents li").count() == 2
     history = viewer.text_content("#detail-history")
     assert "registered" in history and "incident: intrusion" in history
@@ -299,7 +296,7 @@ def test_the_page_resumes_after_a_gateway_restart_and_equals_the_api(dash, open_
 
     def rows_equal_api():
         shown = viewer.evaluate(
-            """() => [...document.querySelectorAll('#fleet-body tr')].map((tr) => ({
+            """() => [...document.querySelectorAll('#fleet-body [data-serial]')].map((tr) => ({
                 serial: tr.dataset.serial,
                 name: tr.querySelector('[data-field=deviceName]').textContent,
                 category: tr.querySelector('[data-field=deviceCategory]').textContent,

@@ -1,9 +1,13 @@
 // The fleet table: one row per drone (data-serial), one cell per field (data-field),
-// updated in place at most once per animation frame, whatever the event rate.
+// updated in place at most once per animation frame, whatever the event rate. Rows are
+// ARIA table rows laid out by CSS grid rather than <tr>: a grid row can skip layout and
+// paint while off screen (content-visibility), so a change costs the same at 1,000 drones.
 // Everything is rendered as text: drone data never becomes HTML.
 
 const HOUR_MS = 3600 * 1000;
-const HIGHLIGHT = [{ backgroundColor: "var(--changed)" }, { backgroundColor: "transparent" }];
+// A changed cell is marked for this long; one sweep removes the marks (two style changes
+// per change, rather than an animation repainting the table every frame).
+const HIGHLIGHT_MS = 1500;
 
 export function ago(ms, now = Date.now()) {
   if (!Number.isFinite(ms)) return "–";
@@ -57,6 +61,8 @@ export class FleetTable {
     this._dirty = new Set();
     this._reorder = false;
     this._frame = null;
+    this._marked = new Map(); // cell -> when it was marked
+    this._sweeper = null;
     this.onRendered = null; // called after each frame with the serials rendered (bench hook)
     tbody.addEventListener("click", (e) => this._click(e));
   }
@@ -169,17 +175,20 @@ export class FleetTable {
   }
 
   _newRow(serial) {
-    const tr = document.createElement("tr");
+    const tr = document.createElement("div");
+    tr.className = "frow";
+    tr.setAttribute("role", "row");
     tr.dataset.serial = serial;
     const cells = {};
     for (const field of CELLS) {
-      const td = document.createElement(field === "deviceSerialNumber" ? "th" : "td");
-      if (field === "deviceSerialNumber") td.scope = "row";
+      const td = document.createElement("div");
+      td.setAttribute("role", field === "deviceSerialNumber" ? "rowheader" : "cell");
       td.dataset.field = field;
       cells[field] = td;
       tr.append(td);
     }
-    const actions = document.createElement("td");
+    const actions = document.createElement("div");
+    actions.setAttribute("role", "cell");
     actions.className = "actions";
     const button = (action, label) => {
       const b = document.createElement("button");
@@ -257,8 +266,25 @@ export class FleetTable {
     row.values[field] = text;
     row.cells[field].textContent = text;
     if (changed && field === this.sort.field) this._reorder = true;
-    if (highlight && changed && row.cells[field].animate) {
-      row.cells[field].animate(HIGHLIGHT, { duration: 1500, easing: "ease-out" });
+    if (highlight && changed) this._mark(row.cells[field]);
+  }
+
+  _mark(td) {
+    td.classList.add("changed");
+    this._marked.set(td, Date.now());
+    if (this._sweeper === null) this._sweeper = setInterval(() => this._sweep(), HIGHLIGHT_MS / 3);
+  }
+
+  _sweep() {
+    const old = Date.now() - HIGHLIGHT_MS;
+    for (const [td, at] of this._marked) {
+      if (at > old) continue;
+      td.classList.remove("changed");
+      this._marked.delete(td);
+    }
+    if (this._marked.size === 0) {
+      clearInterval(this._sweeper);
+      this._sweeper = null;
     }
   }
 
@@ -308,7 +334,7 @@ export class FleetTable {
   _click(event) {
     const button = event.target.closest("button[data-action]");
     if (!button || button.disabled) return;
-    const serial = button.closest("tr").dataset.serial;
+    const serial = button.closest("[data-serial]").dataset.serial;
     this.onAction(button.dataset.action, serial, this.drones.get(serial), button);
   }
 }

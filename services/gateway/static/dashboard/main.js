@@ -322,10 +322,10 @@ async function main() {
   $("search").addEventListener("input", (e) => table.setFilter({ text: e.target.value.trim() }));
   $("filter-category").addEventListener("change", (e) => table.setFilter({ category: e.target.value }));
   $("filter-stream").addEventListener("change", (e) => table.setFilter({ stream: e.target.value }));
-  for (const th of document.querySelectorAll("th[data-sort]")) {
+  for (const th of document.querySelectorAll("#fleet [data-sort]")) {
     th.querySelector("button").addEventListener("click", () => {
       const { field, dir } = table.setSort(th.dataset.sort);
-      for (const other of document.querySelectorAll("th[data-sort]")) other.removeAttribute("aria-sort");
+      for (const other of document.querySelectorAll("#fleet [data-sort]")) other.removeAttribute("aria-sort");
       th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
       void field;
     });
