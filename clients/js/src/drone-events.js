@@ -345,6 +345,7 @@ export class DroneEventsClient extends Emitter {
     const request = { ...shape };
     if (snapshot) request.snapshot = true;
     const answer = await this._ask("subscribe", request);
+    if (answer.ok && this.position === null && answer.position) this.position = answer.position;
     if (answer.ok && this.keepState && Array.isArray(answer.snapshot)) {
       for (const drone of answer.snapshot) this.fleet.merge(drone);
       this.emit("snapshot", this.fleet.drones, answer);
