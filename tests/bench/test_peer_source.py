@@ -1,4 +1,4 @@
-"""Where the bench finds the Node peer: an option, an environment variable, or beside the checkout."""
+"""Where the bench finds the Node peer: an option, an environment variable, or a default."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_the_environment_variable_is_used_without_the_option(tmp_path):
 
 
 def test_the_default_is_the_team_folder_beside_the_checkout():
-    assert procs.DEFAULT_PEER_DIR == procs.ROOT.parent / "shared" / "peer"
+    assert procs.ROOT.parent / "shared" / "peer" == procs.DEFAULT_PEER_DIR
 
 
 def test_a_missing_peer_says_what_to_set(tmp_path):
