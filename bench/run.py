@@ -7,7 +7,8 @@ For each (gateway, client kind, clients C, rate step) it measures delivered mess
 fraction delivered, p50/p99/max latency (publisher monotonic timestamp to client receipt),
 gateway CPU% and RSS, memory per idle connection and the time to connect C clients. The
 gateway under test runs on core 0; Redis, the publisher and the clients on core 1.
-Results go to ``<out>/<timestamp>.json``, ``<out>/latest.md`` and ``<out>/latest.png``.
+Results go to ``<out>/latest.json``, ``<out>/latest.md`` and ``<out>/latest.png``, replacing
+the previous run's (git keeps the history; the JSON says when the run started).
 """
 
 from __future__ import annotations
@@ -665,9 +666,9 @@ def _sustainable_rate(results: dict, kind: str, clients: int) -> float | None:
 
 
 def write_outputs(results: dict, out: Path) -> Path:
+    """Write the run's figures, tables and plot over the previous run's; the JSON's path."""
     out.mkdir(parents=True, exist_ok=True)
-    stamp = results["started"].replace(":", "").replace("-", "")
-    path = out / f"{stamp}.json"
+    path = out / "latest.json"
     path.write_text(json.dumps(results, indent=1, default=str))
     (out / "latest.md").write_text(report.markdown(results))
     report.plot(results, out / "latest.png")
