@@ -152,7 +152,7 @@ def _raise_open_files_limit(settings) -> None:
     if warning:
         log.warning(warning)
     elif limit is not None and limit < settings.gateway_max_connections + RESERVED_FILES:
-        log.info(
+        log.debug(
             "open-files limit %d: this process serves up to %d connections",
             limit,
             limit - RESERVED_FILES,
