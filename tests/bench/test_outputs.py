@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-pytest.importorskip("matplotlib")
-pytest.importorskip("psutil")
-
-from bench import run  # noqa: E402  (needs the bench extra)
-from tests.bench.test_report import ROUNDS, _results  # noqa: E402
+from bench import run
+from tests.bench.test_report import ROUNDS, _results
 
 
 def test_a_run_writes_latest_json_table_and_plot_over_the_previous_run(tmp_path):
