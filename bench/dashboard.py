@@ -85,7 +85,7 @@ def _settings(workdir: Path, redis_url: str, **extra) -> Settings:
     )
 
 
-def measure(drones: int, rate: float, seconds: float, workdir: Path) -> dict:
+def measure(drones: int, rate: float, seconds: float, workdir: Path, visible: int = 0) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
     redis_server = RedisServer(workdir / "redis").start()
@@ -119,7 +119,8 @@ def measure(drones: int, rate: float, seconds: float, workdir: Path) -> dict:
             cdp.send("Performance.enable", {"timeDomain": "timeTicks"})
             before = _metrics(cdp)
             wall0 = time.monotonic()
-            _publish(writer, serials, rate, seconds, written)
+            # visible > 0: every event for the first rows, the ones on screen (the worst case).
+            _publish(writer, serials[:visible] if visible else serials, rate, seconds, written)
             # Let the last events arrive, then read what the page saw.
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and page.evaluate("window.__seen.length") < len(
@@ -148,6 +149,7 @@ def measure(drones: int, rate: float, seconds: float, workdir: Path) -> dict:
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
     return {
         "drones": drones,
+        "changed_drones": visible or drones,
         "rate_per_s": rate,
         "seconds": seconds,
         "events": len(written),
@@ -181,7 +183,7 @@ def _metrics(cdp) -> dict[str, float]:
 
 def _publish(writer, serials, rate, seconds, written) -> None:
     """``rate`` events per second for ``seconds``, paced against the clock (no drift)."""
-    versions = {serial: 1 for serial in serials}
+    versions = dict.fromkeys(serials, 1)
     index = {serial: i for i, serial in enumerate(serials)}
     rng = random.Random(7)
     start = time.monotonic()
@@ -296,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drones", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=50.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--visible", type=int, default=0, help="send every event to the first N drones (on screen)"
+    )
     parser.add_argument("--screenshot", type=Path, help="save a screenshot here instead")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
@@ -303,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
             screenshot(args.screenshot, Path(tmp))
             print(f"saved {args.screenshot}")
             return
-        result = measure(args.drones, args.rate, args.seconds, Path(tmp))
+        result = measure(args.drones, args.rate, args.seconds, Path(tmp), args.visible)
     print(json.dumps(result, indent=2))
 
 
