@@ -319,3 +319,32 @@ def test_the_page_resumes_after_a_gateway_restart_and_equals_the_api(dash, open_
         return shown == expected
 
     wait_until(rows_equal_api, timeout=10, message="the rows equal GET /drones")
+
+
+def test_an_expired_session_asks_to_sign_in_again_and_resumes(dash, browser):
+    from shared.auth import mint_token
+    from tests.conftest import TEST_SECRET
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(dash.gateway.url + "/dashboard")
+        page.fill("#token", mint_token(TEST_SECRET, "viewer", "short", ttl_seconds=3))
+        page.click("#sign-in")
+        page.wait_for_selector("#conn[data-state=connected]")
+        # The gateway ends the session at expiry; the token is refused on reconnection.
+        page.wait_for_selector("#signin:not([hidden])", timeout=15_000)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+        assert "expired" in page.text_content("#alerts")
+        dash.register("DASH11")  # while signed out: the new session's snapshot has it
+        page.fill("#token", mint_token(TEST_SECRET, "viewer", "short"))
+        page.click("#sign-in")
+        page.wait_for_selector("#conn[data-state=connected]")
+        page.wait_for_selector(row("DASH11"))
+        assert page.is_hidden("#signin")
+        # Nothing of the token in the URL, and only in this tab's session storage.
+        assert "ey" not in page.url
+        stored = page.evaluate("() => Object.keys(localStorage).length")
+        assert stored == 0
+    finally:
+        context.close()

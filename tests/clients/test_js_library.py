@@ -43,9 +43,14 @@ def _start(node_modules, url: str, token: str, subscription: dict) -> LibraryCli
     return LibraryClient(url, token, subscription)
 
 
-def test_library_unit_tests_pass(node_modules):
+def test_library_and_dashboard_unit_tests_pass(node_modules):
     result = subprocess.run(
-        ["node", "--test", str(JS_DIR / "drone-events.test.mjs")],
+        [
+            "node",
+            "--test",
+            str(JS_DIR / "drone-events.test.mjs"),
+            str(JS_DIR / "dashboard.test.mjs"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

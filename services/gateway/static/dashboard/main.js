@@ -233,7 +233,8 @@ function startClient() {
     token: () => session.token,
     subscription: session.subscription,
   });
-  detail = new DetailPanel($("detail"), { client, api, onClose: () => {} });
+  if (detail) detail.client = client;
+  else detail = new DetailPanel($("detail"), { client, api, onClose: () => {} });
   client.on("state", showState);
   client.on("snapshot", (drones) => {
     table.setAll(drones);
@@ -262,7 +263,15 @@ function startClient() {
     feed.add(event);
   });
   client.on("broadcast", banner);
-  client.on("error", (err) => alert(`Connection: ${err.message}`));
+  client.on("error", (err) => {
+    alert(`Connection: ${err.message}`);
+    if (err.code === "unauthorized" || err.code === "expired") {
+      // The token was refused or has expired: ask for a new one, keep the (stale) view.
+      $("signin").hidden = false;
+      $("h-signin").textContent = "Sign in again: the session has ended";
+      $("token").focus();
+    }
+  });
   client.connect().catch(() => {});
 }
 
@@ -309,11 +318,22 @@ async function main() {
   } catch {
     alert("The dashboard configuration could not be loaded: REST calls go to this origin.");
   }
-  $("signin-form").addEventListener("submit", (e) => {
+  $("signin-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!$("token").value.trim()) return;
+    const previousSubject = session.claims && session.claims.sub;
     session.signIn($("token").value);
     $("token").value = "";
+    if (client && client.state === State.LIVE && previousSubject === session.claims?.sub) {
+      // The same user with a new token: hand it to the gateway, keep the connection.
+      const answer = await client.refreshToken(session.token).catch((err) => ({ ok: false, error: err.message }));
+      if (answer.ok) {
+        $("signin").hidden = true;
+        applyRole();
+        return;
+      }
+    }
+    client?.close();
     signedIn();
   });
   $("sign-out").addEventListener("click", signOut);
