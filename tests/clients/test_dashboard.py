@@ -348,3 +348,56 @@ def test_an_expired_session_asks_to_sign_in_again_and_resumes(dash, browser):
         assert stored == 0
     finally:
         context.close()
+
+
+def test_controls_work_from_the_keyboard(dash, open_dashboard):
+    dash.register("DASH12")
+    operator = open_dashboard("operator")
+    stream = operator.locator(f'{row("DASH12")} button[data-action="stream"]')
+    stream.focus()
+    operator.keyboard.press("Enter")
+    wait_text(operator, cell("DASH12", "streamIsOn"), "● on")
+    expect(stream).to_have_attribute("aria-pressed", "true")
+    operator.locator(f'{row("DASH12")} button[data-action="classes"]').focus()
+    operator.keyboard.press("Enter")  # opens the dialog, focus in its field
+    expect(operator.locator("#classes-input")).to_be_focused()
+    operator.keyboard.type("drone, bird")
+    operator.keyboard.press("Enter")  # submits: save
+    wait_text(operator, cell("DASH12", "detectionClasses"), "drone, bird")
+    operator.locator(f'{row("DASH12")} button[data-action="detail"]').focus()
+    operator.keyboard.press("Enter")
+    expect(operator.locator("#detail")).to_be_focused()
+    operator.keyboard.press("Escape")
+    expect(operator.locator("#detail")).to_be_hidden()
+
+
+def test_filter_search_and_sort(dash, open_dashboard):
+    dash.register("DASH13", deviceName="Alpha", deviceCategory="Inspection")
+    dash.register("DASH14", deviceName="Bravo", deviceCategory="Survey", streamIsOn=True)
+    dash.register("DASH15", deviceName="Charlie", deviceCategory="Survey")
+    viewer = open_dashboard("viewer")
+    viewer.wait_for_selector(row("DASH15"))
+    visible = viewer.locator("#fleet-body [data-serial]:visible")
+
+    def shown():
+        return [r.get_attribute("data-serial") for r in visible.all()]
+
+    viewer.select_option("#filter-category", "Survey")
+    expect(visible).to_have_count(2)
+    assert shown() == ["DASH14", "DASH15"]
+    viewer.select_option("#filter-stream", "on")
+    expect(visible).to_have_count(1)
+    viewer.select_option("#filter-category", "")
+    viewer.select_option("#filter-stream", "")
+    viewer.fill("#search", "charl")
+    expect(visible).to_have_count(1)
+    assert shown() == ["DASH15"]
+    viewer.fill("#search", "")
+    viewer.click('#fleet [data-sort="deviceName"] button')
+    viewer.click('#fleet [data-sort="deviceName"] button')  # again: descending
+    expect(viewer.locator('#fleet [data-sort="deviceName"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    expect(visible).to_have_count(3)
+    assert shown() == ["DASH15", "DASH14", "DASH13"]
+    assert viewer.text_content("#fleet-count") == "(3 of 3)"
