@@ -382,6 +382,8 @@ export class DroneEventsClient extends Emitter {
     const shape = this.subscription;
     if (shape === null) {
       this._setState(State.LIVE, "no subscription");
+      this._resolveFirst?.(null);
+      this._resolveFirst = this._rejectFirst = null;
       return;
     }
     this._subscribing = true;
