@@ -40,6 +40,30 @@ _CLIENT_PACKET_TYPES = frozenset("1345")
 _MAX_PACKETS = 16  # python-engineio's Payload.max_decode_packets
 
 
+# Keys of the environ between ``refused_before_upgrade`` and the request's own pass.
+_ADMISSION_ONLY = "gateway.admission_only"
+_REFUSAL = "gateway.refusal"
+_ADMITTED = "gateway.admitted"
+
+
+def refused_before_upgrade(wsgi_entry, environ) -> bool:
+    """Whether the gate refuses this request, decided before a server that upgrades
+    WebSockets itself (gevent-websocket: its ``pre_start_hook``) answers 101: the request
+    goes through the whole WSGI stack (so the proxies' client address counts) and stops at
+    the gate, which keeps its decision in the environ for the request's own pass.
+    True: serve the request as plain HTTP, and the gate answers it with its refusal."""
+    environ[_ADMISSION_ONLY] = True
+    try:
+        wsgi_entry(environ, _no_response)
+    finally:
+        environ.pop(_ADMISSION_ONLY, None)
+    return _REFUSAL in environ
+
+
+def _no_response(status, headers, exc_info=None):
+    raise AssertionError("the gate answers nothing while it only admits")
+
+
 class Refusal(Exception):
     """A request the gate answers itself."""
 
@@ -153,11 +177,18 @@ def transport_guard(
 
     def guarded(environ, start_response):
         if not environ.get("PATH_INFO", "").startswith(prefix):
-            return app(environ, start_response)
-        try:
-            _check(environ)
-        except Refusal as refusal:
-            on_refused(refusal.code)
+            return [] if environ.get(_ADMISSION_ONLY) else app(environ, start_response)
+        refusal = environ.pop(_REFUSAL, None)
+        if refusal is None and not environ.pop(_ADMITTED, False):
+            try:
+                _check(environ)
+            except Refusal as exc:
+                refusal = exc
+                on_refused(refusal.code)
+        if environ.get(_ADMISSION_ONLY):  # see ``refused_before_upgrade``
+            environ[_REFUSAL if refusal else _ADMITTED] = refusal or True
+            return []
+        if refusal is not None:
             return error_response(start_response, refusal, environ)
         return app(environ, start_response)
 

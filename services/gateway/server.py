@@ -85,15 +85,22 @@ def _small_buffers(protocol):
 def _serve_gevent(app, gateway, address, settings) -> None:
     import gevent
     from gevent.event import Event
-    from gevent.pywsgi import WSGIServer
     from geventwebsocket.handler import WebSocketHandler
+    from geventwebsocket.server import WebSocketServer
+
+    from services.gateway.guard import refused_before_upgrade
 
     # gevent records where every greenlet was spawned (a stack of frames per connection
     # task), for debugging only.
     gevent.config.track_greenlet_tree = False
-    server = WSGIServer(
+    entry = wsgi_entry(app)
+    server = WebSocketServer(
         address,
-        wsgi_entry(app),
+        entry,
+        # gevent-websocket answers 101 before the app runs: the gate decides first, so
+        # that a refused WebSocket gets its 429 or 503 as HTTP (``guard``).
+        pre_start_hook=lambda handler: _is_websocket(handler.environ)
+        and refused_before_upgrade(entry, handler.environ),
         handler_class=_lean_handler(
             WebSocketHandler,
             max_message_bytes=settings.gateway_max_message_bytes,
@@ -118,6 +125,10 @@ def pool_size(max_connections: int) -> int:
     for health checks, metrics and the 503 that refuses a session over the limit
     (``guard``): a server that stops accepting at its cap leaves all of them waiting."""
     return max_connections + max(64, max_connections // 20)
+
+
+def _is_websocket(environ) -> bool:
+    return environ.get("HTTP_UPGRADE", "").lower() == "websocket"
 
 
 def _lean_handler(handler_class, *, max_message_bytes: int, request_timeout: float):

@@ -49,11 +49,15 @@ def error_code(body: bytes) -> str:
     return document["error"]["code"]
 
 
+def polling_handshake_answer(port: int, headers=None, timeout: float = 5):
+    """The answer to a long-polling handshake: (status, headers, body)."""
+    return request(port, "GET", EIO_PATH + "?EIO=4&transport=polling", headers=headers,
+                   timeout=timeout)
+
+
 def polling_handshake(port: int, headers=None) -> tuple[int, str | None, bytes]:
     """Open an Engine.IO session over long-polling: (status, sid or None, body)."""
-    status, _, body = request(
-        port, "GET", EIO_PATH + "?EIO=4&transport=polling", headers=headers
-    )
+    status, _, body = polling_handshake_answer(port, headers)
     if status != 200:
         return status, None, body
     assert body.startswith(b"0"), body
