@@ -25,12 +25,15 @@ LOGGER_NAME = "services.gateway.protocol"
 # call to decode a packet, is not among them.
 _OUR_CODE = ("/services/", "/shared/", "/flask_socketio/")
 _CODEC = ("/services/gateway/fastjson.py",)
+# Lines of the protocol log per window: a client repeating a bad packet gets this many.
+BURST = 10
+WINDOW_SECONDS = 10.0
 
 
 class RefusedInputFilter(logging.Filter):
     """Shortens refused-input errors to one line, and rate limits the logger's lines."""
 
-    def __init__(self, burst: int = 10, window: float = 10.0, clock=time.monotonic):
+    def __init__(self, burst: int = BURST, window: float = WINDOW_SECONDS, clock=time.monotonic):
         super().__init__()
         self._burst = burst
         self._window = window

@@ -19,7 +19,8 @@ def connect(port: int, timeout: float = 5) -> socket.socket:
 
 
 def send_head(sock, method: str, target: str, headers: dict[str, str]) -> None:
-    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
+    headers = {"Host": "127.0.0.1", **headers}
+    lines = [f"{method} {target} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
 
