@@ -233,7 +233,9 @@ def transport_guard(
             raise _closing(sid, "413 Content Too Large", "payload_too_large", _too_large())
         why = refusal_of_payload(body)
         if why is not None:
-            raise _closing(sid, "400 Bad Request", "bad_request", f"not an Engine.IO payload: {why}")
+            raise _closing(
+                sid, "400 Bad Request", "bad_request", f"not an Engine.IO payload: {why}"
+            )
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
 

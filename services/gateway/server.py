@@ -99,8 +99,9 @@ def _serve_gevent(app, gateway, address, settings) -> None:
         entry,
         # gevent-websocket answers 101 before the app runs: the gate decides first, so
         # that a refused WebSocket gets its 429 or 503 as HTTP (``guard``).
-        pre_start_hook=lambda handler: _is_websocket(handler.environ)
-        and refused_before_upgrade(entry, handler.environ),
+        pre_start_hook=lambda handler: (
+            _is_websocket(handler.environ) and refused_before_upgrade(entry, handler.environ)
+        ),
         handler_class=_lean_handler(
             WebSocketHandler,
             max_message_bytes=settings.gateway_max_message_bytes,

@@ -63,15 +63,27 @@ def test_close_frame_carries_the_code():
 
 @pytest.mark.parametrize(
     "body",
-    [b"9", b"2", b"6", b"0", b"", b"4a\x1e", b"\xff", b"bnot base64!", b"1\x1e4a",
-     "\x1e".join(["3"] * 17).encode(), b"d=4hello"],
+    [
+        b"9",
+        b"2",
+        b"6",
+        b"0",
+        b"",
+        b"4a\x1e",
+        b"\xff",
+        b"bnot base64!",
+        b"1\x1e4a",
+        "\x1e".join(["3"] * 17).encode(),
+        b"d=4hello",
+    ],
 )
 def test_payloads_python_engineio_would_drop_the_session_for_are_refused(body):
     assert refusal_of_payload(body) is not None
 
 
-@pytest.mark.parametrize("body", [b"3", b"40", b'42["subscribe",{"all":true}]', b"4a\x1e3",
-                                  b"bAAEC", b"5", b"4a\x1e1"])
+@pytest.mark.parametrize(
+    "body", [b"3", b"40", b'42["subscribe",{"all":true}]', b"4a\x1e3", b"bAAEC", b"5", b"4a\x1e1"]
+)
 def test_payloads_a_client_sends_pass(body):
     assert refusal_of_payload(body) is None
 
@@ -87,8 +99,13 @@ class FakeClock:
 def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time():
     clock, joined, closed, expired = FakeClock(), {"b"}, [], []
     deadline = HandshakeDeadline(
-        10, joined=joined.__contains__, close=lambda sid: closed.append(sid) or True,
-        spawn=lambda task: None, sleep=None, on_expired=lambda: expired.append(1), clock=clock,
+        10,
+        joined=joined.__contains__,
+        close=lambda sid: closed.append(sid) or True,
+        spawn=lambda task: None,
+        sleep=None,
+        on_expired=lambda: expired.append(1),
+        clock=clock,
     )
     deadline.opened("a")
     deadline.opened("b")
@@ -144,9 +161,17 @@ def test_the_protocol_log_is_rate_limited_and_says_how_many_lines_it_dropped():
 
 @pytest.mark.parametrize(
     ("host", "allowed"),
-    [("localhost:5001", True), ("127.0.0.1", True), ("[::1]:5001", True),
-     ("drones.example.com", True), ("evil.example", False), ("evil.example:5001", False),
-     ("localhost.evil.example", False), ("", False), ("[", False)],
+    [
+        ("localhost:5001", True),
+        ("127.0.0.1", True),
+        ("[::1]:5001", True),
+        ("drones.example.com", True),
+        ("evil.example", False),
+        ("evil.example:5001", False),
+        ("localhost.evil.example", False),
+        ("", False),
+        ("[", False),
+    ],
 )
 def test_dev_tokens_hosts(host, allowed):
     assert dev_host_allowed(host, ("https://drones.example.com", "*")) is allowed

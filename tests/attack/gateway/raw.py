@@ -52,8 +52,9 @@ def error_code(body: bytes) -> str:
 
 def polling_handshake_answer(port: int, headers=None, timeout: float = 5):
     """The answer to a long-polling handshake: (status, headers, body)."""
-    return request(port, "GET", EIO_PATH + "?EIO=4&transport=polling", headers=headers,
-                   timeout=timeout)
+    return request(
+        port, "GET", EIO_PATH + "?EIO=4&transport=polling", headers=headers, timeout=timeout
+    )
 
 
 def polling_handshake(port: int, headers=None) -> tuple[int, str | None, bytes]:
@@ -68,8 +69,13 @@ def polling_handshake(port: int, headers=None) -> tuple[int, str | None, bytes]:
 class RawWebSocket:
     """A client WebSocket written by hand, to send frames no library would."""
 
-    def __init__(self, port: int, target: str = EIO_PATH + "?EIO=4&transport=websocket",
-                 timeout: float = 5, headers=None):
+    def __init__(
+        self,
+        port: int,
+        target: str = EIO_PATH + "?EIO=4&transport=websocket",
+        timeout: float = 5,
+        headers=None,
+    ):
         self.sock = connect(port, timeout)
         send_head(
             self.sock,
@@ -93,8 +99,9 @@ class RawWebSocket:
         self.head = head
         self._buffer = b""
 
-    def send_frame(self, payload: bytes, opcode: int = 0x1, fin: bool = True,
-                   length: int | None = None) -> None:
+    def send_frame(
+        self, payload: bytes, opcode: int = 0x1, fin: bool = True, length: int | None = None
+    ) -> None:
         """A masked frame; ``length`` announces another length than the payload's."""
         length = len(payload) if length is None else length
         first = (0x80 if fin else 0) | opcode

@@ -32,6 +32,11 @@ def test_dev_tokens_are_served_to_loopback_and_allowed_hosts_only(
         answer, body = status(rebound)
         assert (answer, raw.error_code(body)) == (403, "forbidden_host"), rebound
         assert b"a-token" not in body
-    for local in (f"127.0.0.1:{gateway.port}", f"localhost:{gateway.port}", "[::1]", "drones.example.com"):
+    for local in (
+        f"127.0.0.1:{gateway.port}",
+        f"localhost:{gateway.port}",
+        "[::1]",
+        "drones.example.com",
+    ):
         assert status(local) == (200, b'{"admin":"a-token"}\n'), local
     healthy.is_served()

@@ -14,9 +14,7 @@ from tests.attack.gateway import raw
 FLOOD = 200
 
 
-def test_a_flood_of_undecodable_packets_writes_a_few_json_lines(
-    gateway_in_mode, bystander, mode
-):
+def test_a_flood_of_undecodable_packets_writes_a_few_json_lines(gateway_in_mode, bystander, mode):
     gateway = gateway_in_mode()
     healthy = bystander(gateway)
     start = len(gateway.logs().encode())

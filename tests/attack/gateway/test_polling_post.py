@@ -49,9 +49,10 @@ def test_a_refused_polling_post_is_answered_and_frees_its_connection(
             # The server closes its side: nothing is left in CLOSE_WAIT.
             assert sock.recv(1) == b""
         # The session is gone with it.
-        assert raw.request(
-            gateway.port, "GET", f"{raw.EIO_PATH}?EIO=4&transport=polling&sid={sid}"
-        )[0] == 400
+        assert (
+            raw.request(gateway.port, "GET", f"{raw.EIO_PATH}?EIO=4&transport=polling&sid={sid}")[0]
+            == 400
+        )
 
     print(f"slowest answer to a refused POST: {slowest * 1000:.0f} ms")
     healthy.is_served()

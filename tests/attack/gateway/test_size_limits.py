@@ -7,8 +7,6 @@ continuation that takes a message past the limit, is refused before its payload 
 
 from __future__ import annotations
 
-import pytest
-
 from tests.attack.gateway import raw
 from tests.attack.gateway.conftest import HEALTHY_WITHIN
 
