@@ -223,7 +223,6 @@ class DroneService:
                 return public
         raise _busy()
 
-
     def report(
         self, serial: str, body: dict[str, Any], subject: str, request_id: str | None
     ) -> dict[str, Any]:

@@ -32,9 +32,7 @@ def in_sync(doc: dict[str, Any]) -> bool:
     if not reported or reported.get("appliedVersion") != doc.get("version"):
         return False
     return all(
-        reported[field] == doc.get(field)
-        for field in contract.REPORTED_FIELDS
-        if field in reported
+        reported[field] == doc.get(field) for field in contract.REPORTED_FIELDS if field in reported
     )
 
 
