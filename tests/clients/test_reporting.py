@@ -307,3 +307,12 @@ def test_sender_needs_an_http_api_url():
         ReportSender(None, lambda: "t")
     with pytest.raises(ValueError, match="api_url"):
         ReportSender("ws://x", lambda: "t")
+
+
+def test_auto_report_needs_the_api_url():
+    from drone_events import DroneEventsClient
+
+    with pytest.raises(ValueError, match="api_url"):
+        DroneEventsClient("http://gateway.test:5001", "token", auto_report=True)
+    client = DroneEventsClient("http://gateway.test:5001", "token")
+    assert client.reporter is None  # opt-in: nothing is reported by default
