@@ -93,6 +93,8 @@ def test_a_detector_follows_three_changes_and_ends_in_sync(stack, start_detector
         "reportedBy": DETECTOR,
     }
     assert [d["deviceSerialNumber"] for d in stack.call("GET", "/drones?inSync=false")] == []
+    # Each report that brought the drone in sync was timed: at least versions 1 and 4.
+    assert stack.api.metric("api_drone_sync_seconds_count") >= 2
 
 
 def test_a_failing_callback_leaves_the_drone_out_of_sync_with_its_message(stack, start_detector):
