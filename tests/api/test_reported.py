@@ -251,3 +251,16 @@ def test_the_sync_histogram_observes_the_report_that_brings_the_drone_in_sync(
     assert count() == 1
     _report(api, "MET", appliedVersion=1)  # was in sync already
     assert count() == 1
+
+
+@pytest.mark.parametrize("field", ["reported", "inSync"])
+def test_reported_and_in_sync_are_read_only(api, register, field):
+    register("RO")
+    value = {"reported": {"appliedVersion": 1}, "inSync": True}[field]
+    response = api("patch", f"{BASE}/RO", role="operator", json={field: value})
+    assert response.status_code == 422
+    assert field in response.json["error"]["details"]["fields"]
+    body = {"deviceSerialNumber": "RO2", "deviceName": "x", field: value}
+    assert api("post", f"{BASE}/register", json=body).status_code == 422
+    drone = api("get", f"{BASE}/RO").json
+    assert (drone["reported"], drone["inSync"]) == (None, False)
