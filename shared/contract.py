@@ -1,4 +1,4 @@
-"""Names and limits of the wire contract (../shared/CONTRACT.md), defined once.
+"""Names and limits of the wire contract (docs/api.md), defined once.
 
 Every Redis channel, Redis key, Socket.IO room and event name used by either service
 comes from here.

@@ -1,6 +1,7 @@
 """All configuration, read from the environment into one typed, immutable object.
 
-Every variable is documented in README.md and .env.example. Nothing else in the
+Every variable is documented in .env.example and in docs/configuration.md (generated
+from this module and .env.example by ``python -m tools.configdoc``). Nothing else in the
 project reads ``os.environ``.
 """
 
@@ -239,6 +240,11 @@ class Settings:
             for field in dataclasses.fields(self)
             if (value := getattr(self, field.name)) is not None
         }
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Each setting's environment variable, by field name."""
+        return {f.name: _ENV_NAMES.get(f.name, f.name.upper()) for f in dataclasses.fields(cls)}
 
     def replace(self, **changes) -> Settings:
         """A copy with ``changes`` applied (tests use this)."""

@@ -20,6 +20,7 @@ import threading
 
 from services.gateway.app import create_app, wsgi_entry
 from shared.logs import configure_logging
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 def serve(settings) -> None:
     """Run until SIGTERM/SIGINT."""
     configure_logging("gateway", settings.log_level)
-    _raise_open_files_limit(settings.gateway_max_connections)
+    _raise_open_files_limit(settings)
     app = create_app(settings)
     gateway = app.extensions["gateway"]
     gateway.metrics.watch_gc()
@@ -126,7 +127,11 @@ def _lean_handler(handler_class):
     return LeanHandler
 
 
-def _raise_open_files_limit(connections: int) -> None:
+# Descriptors a process needs besides its clients: Redis, the listener, logs, libraries.
+RESERVED_FILES = 100
+
+
+def _raise_open_files_limit(settings) -> None:
     """Raise the soft open-files limit to the hard one: each connection is a descriptor.
 
     Many systems start processes with a soft limit of 1,024, far below what one gateway
@@ -136,12 +141,43 @@ def _raise_open_files_limit(connections: int) -> None:
     if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
-    if soft != resource.RLIM_INFINITY and soft < connections + 100:
-        log.warning(
-            "open-files limit %d is below GATEWAY_MAX_CONNECTIONS=%d: raise the hard limit",
-            soft,
-            connections,
+    limit = None if soft == resource.RLIM_INFINITY else soft
+    default_cap = Settings.__dataclass_fields__["gateway_max_connections"].default
+    warning = open_files_warning(
+        limit,
+        settings.gateway_max_connections,
+        default_cap=default_cap,
+        production=settings.is_production,
+    )
+    if warning:
+        log.warning(warning)
+    elif limit is not None and limit < settings.gateway_max_connections + RESERVED_FILES:
+        log.debug(
+            "open-files limit %d: this process serves up to %d connections",
+            limit,
+            limit - RESERVED_FILES,
         )
+
+
+def open_files_warning(
+    limit: int | None, connections: int, *, default_cap: int, production: bool
+) -> str | None:
+    """What to tell the operator when ``limit`` open files cannot hold ``connections``.
+
+    It matters when someone chose the cap (GATEWAY_MAX_CONNECTIONS set to something else
+    than the default) or in production, where the cap is the capacity planned per replica.
+    A development run with the default cap on a machine whose hard limit is about the
+    same (20,000 is common) would warn on every start about connections nobody opens.
+    """
+    if limit is None or limit >= connections + RESERVED_FILES:
+        return None
+    if connections == default_cap and not production:
+        return None
+    return (
+        f"open-files limit {limit} lets this process serve about {limit - RESERVED_FILES} "
+        f"connections, fewer than GATEWAY_MAX_CONNECTIONS={connections}: raise the hard "
+        "limit (ulimit -Hn, the container runtime's nofile) or lower GATEWAY_MAX_CONNECTIONS"
+    )
 
 
 def _on_signals(callback) -> None:
