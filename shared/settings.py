@@ -142,6 +142,7 @@ class Settings:
     gateway_ping_interval: int = 25
     gateway_ping_timeout: int = 20
     gateway_max_connections: int = 20_000
+    gateway_handshake_timeout_seconds: int = 10
     gateway_max_client_backlog_bytes: int = 1024 * 1024
     gateway_socket_send_buffer_bytes: int = 256 * 1024
     gateway_skip_in_flight_bytes: int = 16 * 1024
@@ -206,6 +207,9 @@ class Settings:
             gateway_ping_interval=_int(env, "GATEWAY_PING_INTERVAL", 25, minimum=1),
             gateway_ping_timeout=_int(env, "GATEWAY_PING_TIMEOUT", 20, minimum=1),
             gateway_max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 20_000, minimum=1),
+            gateway_handshake_timeout_seconds=_int(
+                env, "GATEWAY_HANDSHAKE_TIMEOUT_SECONDS", 10, minimum=1
+            ),
             gateway_max_client_backlog_bytes=_int(
                 env, "GATEWAY_MAX_CLIENT_BACKLOG_BYTES", 1024 * 1024, minimum=1024
             ),
