@@ -270,6 +270,15 @@ def screenshot(path: Path, workdir: Path) -> None:
                     f"/drones/{serial}/incidents",
                     {"type": kind, "label": label, "confidence": confidence, "boundingBox": box},
                 )
+            # What the detectors report back: in sync, behind, refusing, and silent.
+            reports = {
+                "HARBOR-01": {"appliedVersion": 2, "streamIsOn": True},
+                "HARBOR-02": {"appliedVersion": 1},
+                "BRIDGE-07": {"appliedVersion": 1},
+                "DEPOT-11": {"appliedVersion": 2, "streamIsOn": False, "message": "camera busy"},
+            }
+            for serial, body in reports.items():
+                call("PUT", f"/drones/{serial}/reported", body)
             call(
                 "POST",
                 "/system/broadcast",

@@ -403,39 +403,22 @@ def test_filter_search_and_sort(dash, open_dashboard):
     assert viewer.text_content("#fleet-count") == "(3 of 3)"
 
 
-def test_device_state_from_reported_events(dash, open_dashboard, redis_client, process_settings):
-    # Desired/reported state (issue #24) may or may not be there: the column shows "–" for
-    # drones without it, and follows drone.reported events when they come. They are put
-    # into the event log here as that feature's API would.
-    import json
-    import uuid
-
-    from shared.eventlog import EventLog, PendingEvent
-    from shared.events import encode_body, utc_now_iso
-
+def test_device_state_follows_the_reports(dash, open_dashboard):
     drone = dash.register("DASH16")
     viewer = open_dashboard("viewer")
     viewer.wait_for_selector(row("DASH16"))
-    assert viewer.text_content(cell("DASH16", "sync")) == "–"
-    log = EventLog(redis_client, process_settings.key_prefix)
+    # "–" where drones carry no reported state (before issue #24), else this:
+    assert viewer.text_content(cell("DASH16", "sync")) == "… no report yet"
+    report = "/drones/DASH16/reported"
 
-    def report(in_sync: bool, message: str | None = None) -> None:
-        reported = {"appliedVersion": drone["version"], "reportedAt": utc_now_iso()}
-        reported["reportedBy"] = "detector-1"
-        if message:
-            reported["message"] = message
-        data = {"reported": reported, "inSync": in_sync}
-        body = encode_body(
-            "drone.reported", data, timestamp=utc_now_iso(), serial="DASH16", version=1
-        )
-        channels = ("drone:DASH16:reported", "drone:all:reported")
-        state = json.dumps({**drone, **data})
-        log.append(uuid.uuid4().hex, 1, [PendingEvent(body, channels, "DASH16")], ("DASH16", state))
-
-    report(True)
+    dash.call("PUT", report, {"appliedVersion": drone["version"]})
     wait_text(viewer, cell("DASH16", "sync"), "✓ in sync")
-    report(False, "camera busy")
+    dash.set_stream("DASH16", True)  # a new desired state the device has not applied
+    expect(viewer.locator(cell("DASH16", "sync"))).to_have_text(re.compile("^… pending since"))
+    dash.call("PUT", report, {"appliedVersion": 2, "streamIsOn": False, "message": "camera busy"})
     wait_text(viewer, cell("DASH16", "sync"), "✗ failed: camera busy")
     expect(viewer.locator(cell("DASH16", "sync"))).to_have_attribute("data-state", "failed")
     viewer.click(f'{row("DASH16")} button[data-action="detail"]')
     expect(viewer.locator("#detail-sync")).to_have_text("✗ failed: camera busy")
+    dash.call("PUT", report, {"appliedVersion": 2, "streamIsOn": True})
+    wait_text(viewer, cell("DASH16", "sync"), "✓ in sync")

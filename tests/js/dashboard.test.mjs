@@ -16,9 +16,12 @@ test("in sync, pending since when, or failed with the device's message", () => {
   assert.equal(syncOf({ ...drone, inSync: true, reported: { appliedVersion: 4 } }, now).state, "in-sync");
   assert.deepEqual(syncOf({ ...drone, inSync: false, reported: null }, now), {
     state: "pending",
+    text: "… no report yet",
+  });
+  assert.deepEqual(syncOf({ ...drone, inSync: false, reported: { appliedVersion: 3 } }, now), {
+    state: "pending",
     text: "… pending since 30 s ago",
   });
-  assert.deepEqual(syncOf({ ...drone, inSync: false, reported: { appliedVersion: 3 } }, now).state, "pending");
   assert.deepEqual(syncOf({ ...drone, inSync: false, reported: { appliedVersion: 4, message: "camera busy" } }, now), {
     state: "failed",
     text: "✗ failed: camera busy",

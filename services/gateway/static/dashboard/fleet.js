@@ -23,6 +23,7 @@ export function syncOf(drone, now = Date.now()) {
   if (!drone || !("inSync" in drone || "reported" in drone)) return { state: "unknown", text: "–" };
   const reported = drone.reported || null;
   if (drone.inSync === true) return { state: "in-sync", text: "✓ in sync" };
+  if (!reported) return { state: "pending", text: "… no report yet" };
   const applied = reported && Number(reported.appliedVersion) >= Number(drone.version);
   if (reported && (reported.message || applied)) {
     return { state: "failed", text: `✗ failed${reported.message ? `: ${reported.message}` : ""}` };
