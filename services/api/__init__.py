@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
         event_log=event_log,
         publisher=publisher,
         relay=relay,
-        drone_service=DroneService(repository, publisher),
+        drone_service=DroneService(repository, publisher, ext.metrics),
         broadcast_service=BroadcastService(broadcasts, publisher),
         readiness_checks={
             "mongodb": lambda: (storage.ping(), repository.ensure_indexes()),

@@ -1,4 +1,4 @@
-"""The real server (``python -m services.api``, gunicorn) with the embedded store."""
+"""The real server (``python -m services.api``, gunicorn) on the tests' MongoDB server."""
 
 import json
 import signal
