@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -18,14 +19,15 @@ from tests.conformance.wire import (
     Polling,
     decode_open,
     eio_url,
+    is_ack,
     sio_connect,
     ws_closed,
-    is_ack,
     ws_connect,
     ws_next,
     ws_open,
     ws_until,
 )
+from tests.support.waiting import wait_until
 
 HEARTBEAT = PING_INTERVAL + PING_TIMEOUT
 LIBRARY_400 = (
@@ -252,8 +254,6 @@ def test_polling_session_without_pong_is_closed(gateway):
     session = Polling(gateway)
     assert session.packets(timeout=HEARTBEAT + 2) == ["2"]
     # Do not answer; wait on the condition: the sid becomes unknown.
-    from tests.support.waiting import wait_until
-
     wait_until(
         lambda: session.get(timeout=HEARTBEAT + 2).status_code == 400,
         timeout=3 * HEARTBEAT + 5,
@@ -276,8 +276,6 @@ def test_polling_close_packet_ends_the_session(gateway):
     """Close over polling: after a POSTed ``1`` the sid is unknown (HTTP 400)."""
     session = Polling(gateway)
     assert session.post("1").status_code == 200
-    from tests.support.waiting import wait_until
-
     wait_until(lambda: session.get(timeout=5).status_code == 400, timeout=5, message="400")
 
 
@@ -288,8 +286,6 @@ def test_upgrade_from_polling_to_websocket_with_probe(gateway, token):
     session = Polling(gateway)
     session.post("40" + json.dumps({"token": token}))
     session.until(lambda packet: packet.startswith('42["connected"'))
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(session.packets, HEARTBEAT + 5)  # a GET waiting for data
         ws = ws_connect(gateway, sid=session.sid)
