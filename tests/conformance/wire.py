@@ -79,9 +79,15 @@ def ws_open(gateway, timeout: float = 5) -> tuple[websocket.WebSocket, dict]:
     return ws, decode_open(ws.recv())
 
 
-def ws_next(ws: websocket.WebSocket, answer_pings: bool = True):
-    """The next frame that is not a ping (pings answered with a pong on the way)."""
+def ws_next(ws: websocket.WebSocket, answer_pings: bool = True, timeout: float = 5):
+    """The next frame that is not a ping (pings answered with a pong on the way); raises
+    ``WebSocketTimeoutException`` when none comes within ``timeout``."""
+    deadline = time.monotonic() + timeout
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise websocket.WebSocketTimeoutException("no frame but pings")
+        ws.settimeout(left)
         frame = ws.recv()
         if frame == "2" and answer_pings:
             ws.send("3")
