@@ -134,7 +134,7 @@ class Settings:
     # Gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 5001
-    gateway_async_mode: str = "eventlet"
+    gateway_async_mode: str = "gevent"
     gateway_max_message_bytes: int = 16 * 1024
     gateway_max_subscriptions: int = 1000
     gateway_replay_batch: int = 500
@@ -193,7 +193,7 @@ class Settings:
             outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.5),
             gateway_host=_read(env, "GATEWAY_HOST", "127.0.0.1"),
             gateway_port=_int(env, "GATEWAY_PORT", 5001, minimum=1),
-            gateway_async_mode=_choice(env, "GATEWAY_ASYNC_MODE", "eventlet", ASYNC_MODES),
+            gateway_async_mode=_choice(env, "GATEWAY_ASYNC_MODE", "gevent", ASYNC_MODES),
             gateway_max_message_bytes=_int(
                 env, "GATEWAY_MAX_MESSAGE_BYTES", 16 * 1024, minimum=1024
             ),

@@ -19,6 +19,7 @@ Settings come from the environment (``REDIS_URL``, ``GATEWAY_PORT``, ``GATEWAY_A
 ``tools/conformance.sh`` starts a private Redis and this server and runs the suites.
 """
 
+from services.gateway.greening import monkey_patch
 from shared.settings import Settings
 
 CONFORMANCE_OVERRIDES = dict(
@@ -30,14 +31,7 @@ CONFORMANCE_OVERRIDES = dict(
 )
 
 settings = Settings.from_env(**CONFORMANCE_OVERRIDES)
-if settings.gateway_async_mode == "eventlet":
-    import eventlet
-
-    eventlet.monkey_patch()
-elif settings.gateway_async_mode == "gevent":
-    from gevent import monkey
-
-    monkey.patch_all()
+monkey_patch(settings.gateway_async_mode)
 
 # ruff: noqa: E402 - everything below must come after monkey-patching
 import time
@@ -66,9 +60,10 @@ def reference_app(settings: Settings):
             socketio.sleep(0.005)
         socketio.emit("auth", auth, to=sid, namespace=namespace)
 
+    # Node's ``socket.handshake.auth`` is ``{}`` when the CONNECT carries no payload.
     @socketio.on("connect")
     def on_connect(auth=None):
-        socketio.start_background_task(send_auth_once_connected, request.sid, auth, "/")
+        socketio.start_background_task(send_auth_once_connected, request.sid, auth or {}, "/")
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason):
@@ -85,7 +80,7 @@ def reference_app(settings: Settings):
     @socketio.on("connect", namespace=CUSTOM_NAMESPACE)
     def on_custom_connect(auth=None):
         socketio.start_background_task(
-            send_auth_once_connected, request.sid, auth, CUSTOM_NAMESPACE
+            send_auth_once_connected, request.sid, auth or {}, CUSTOM_NAMESPACE
         )
 
     return app
