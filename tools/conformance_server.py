@@ -71,7 +71,7 @@ def reference_app(settings: Settings):
 
     @socketio.on("message")
     def on_message(*args):
-        socketio.emit("message-back", *args, to=request.sid)
+        socketio.emit("message-back", args, to=request.sid)  # a tuple: several arguments
 
     @socketio.on("message-with-ack")
     def on_message_with_ack(*args):
