@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import logging
 
-import redis
 from flask import Flask
 
 from shared.proxies import trust_proxies
@@ -25,6 +24,10 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
 
     ``start_relay=False`` leaves the outbox relay thread stopped (tests drive it by hand).
     """
+    # Here, not at the top: the server's master imports this package before its gevent
+    # workers patch the standard library, and redis takes names from ssl at import.
+    import redis
+
     from services.api import docs, health
     from services.api.auth import init_auth
     from services.api.bodies import init_body_limits

@@ -29,15 +29,17 @@ def test_serial_with_newline_or_reserved_name_is_422(api_server, healthy, token,
         assert "reserved" in str(message)
 
 
-def test_a_path_with_a_trailing_newline_is_not_the_drone(api_server, healthy, token):
-    assert _register(api_server, token, "ABC").status_code == 201
-
-    response = requests.get(
+def test_a_serial_with_a_trailing_newline_is_neither_registered_nor_found(
+    api_server, healthy, token
+):
+    registered = _register(api_server, token, "ABC\n")
+    fetched = requests.get(
         f"{api_server.url}{BASE}/ABC%0A",
         headers={"Authorization": f"Bearer {token()}"},
         timeout=10,
     )
 
     healthy.assert_served()
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert registered.status_code == 422
+    assert fetched.status_code == 404
+    assert fetched.json()["error"]["code"] == "not_found"
