@@ -1,4 +1,4 @@
-"""Names and limits of the wire contract (../shared/CONTRACT.md), defined once.
+"""Names and limits of the wire contract (docs/api.md), defined once.
 
 Every Redis channel, Redis key, Socket.IO room and event name used by either service
 comes from here.
@@ -29,6 +29,13 @@ MUTABLE_FIELDS = (
     "streamUrl",
 )
 
+# The desired fields a detector reports back (``PUT .../reported``), and the longest
+# ``message`` a report may carry.
+REPORTED_FIELDS = ("streamIsOn", "aiDetectionEnabled", "detectionClasses")
+MAX_REPORT_MESSAGE = 200
+# Versions are counters in int64 MongoDB fields; nothing above this is a version.
+MAX_VERSION = 2**53 - 1
+
 
 def serial_problem(value: object) -> str | None:
     """Why ``value`` is not a serial the contract accepts, or None when it is one."""
@@ -52,6 +59,7 @@ DRONE_STREAM_STATUS = "drone.stream.status"
 DRONE_AI_TOGGLED = "drone.ai.detection.toggled"
 DRONE_CLASSES_CHANGED = "drone.detection.classes.changed"
 DRONE_INCIDENT = "drone.incident.detected"
+DRONE_REPORTED = "drone.reported"
 SYSTEM_BROADCAST = "system.broadcast"
 
 # Redis channel suffix of each drone event type.
@@ -63,6 +71,7 @@ CHANNEL_SUFFIX = {
     DRONE_AI_TOGGLED: "ai",
     DRONE_CLASSES_CHANGED: "config",
     DRONE_INCIDENT: "incident",
+    DRONE_REPORTED: "reported",
 }
 
 # The field whose change triggers each specific event, in the order they are published
