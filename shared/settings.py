@@ -155,6 +155,9 @@ class Settings:
     gateway_socket_send_buffer_bytes: int = 256 * 1024
     gateway_skip_in_flight_bytes: int = 16 * 1024
     gateway_replay_cache_bytes: int = 64 * 1024 * 1024
+    # Where browsers reach the REST API, told to the dashboard. None: the page's own
+    # origin in production (an edge proxy serves both), its host with API_PORT in development.
+    api_public_url: str | None = None
 
     # Security
     jwt_secret: str | None = None
@@ -231,6 +234,7 @@ class Settings:
             gateway_replay_cache_bytes=_int(
                 env, "GATEWAY_REPLAY_CACHE_BYTES", 64 * 1024 * 1024, minimum=0
             ),
+            api_public_url=_read(env, "API_PUBLIC_URL"),
             jwt_secret=_secret(env, "JWT_SECRET"),
             jwt_public_key=_secret(env, "JWT_PUBLIC_KEY"),
             jwt_jwks_file=Path(jwks) if jwks else None,
