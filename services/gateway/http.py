@@ -1,12 +1,15 @@
-"""Plain HTTP routes of the gateway: the test page, health, readiness, metrics, dev tokens."""
+"""Plain HTTP routes of the gateway: the test page, the dashboard, health, readiness,
+metrics, dev tokens."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.gateway.hosts import dev_host_allowed
 from shared.auth import DEV_TOKENS_FILE
 
 bp = Blueprint("gateway_http", __name__)
@@ -20,6 +23,27 @@ def _gateway():
 def test_page():
     """The interactive test client page."""
     return send_from_directory(current_app.static_folder, "index.html")
+
+
+@bp.get("/dashboard")
+def dashboard():
+    """The live fleet dashboard (static files under /static/dashboard/)."""
+    return send_from_directory(current_app.static_folder, "dashboard/index.html")
+
+
+@bp.get("/dashboard/config.json")
+def dashboard_config():
+    """Where the dashboard's REST calls go, and whether development tokens may exist."""
+    settings = _gateway().settings
+    if settings.api_public_url:
+        api_url = settings.api_public_url.rstrip("/")
+    elif settings.is_production:
+        api_url = ""  # the page's own origin: an edge proxy serves /api/ beside the gateway
+    else:
+        host = urlsplit(request.host_url).hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address
+        api_url = f"{request.scheme}://{host}:{settings.api_port}"
+    return jsonify(apiUrl=api_url, development=not settings.is_production)
 
 
 @bp.get("/healthz")
@@ -45,6 +69,15 @@ def dev_tokens():
     path = settings.var_dir / DEV_TOKENS_FILE
     if settings.is_production or not path.exists():
         return jsonify(error={"code": "not_found", "message": "no development tokens"}), 404
+    if not dev_host_allowed(request.host, settings.allowed_origins):
+        # A page of another site whose name was made to resolve to 127.0.0.1 (DNS
+        # rebinding) reaches this route as same-origin, but with its own name as Host.
+        return jsonify(
+            error={
+                "code": "forbidden_host",
+                "message": "development tokens are served to localhost and the allowed origins",
+            }
+        ), 403
     return jsonify(json.loads(path.read_text()))
 
 

@@ -39,16 +39,32 @@ class JsonNumber(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictInteger(fields.Integer):
+    """A JSON integer only (no strings, booleans or fractions)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
 
 
+def _valid_serial(value: str) -> None:
+    problem = contract.serial_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
 def _serial(**kwargs) -> fields.String:
+    # The whole string must match (a regex validator's ``$`` would let "ABC\n" through);
+    # the pattern is stated for the OpenAPI document.
     return fields.String(
-        validate=validate.Regexp(
-            contract.SERIAL_PATTERN, error="must be 1-64 characters of A-Za-z0-9_.:-"
-        ),
+        validate=_valid_serial,
+        metadata={"pattern": contract.SERIAL_PATTERN},
         **kwargs,
     )
 
@@ -139,6 +155,38 @@ class DroneFilterSchema(Schema):
 
     deviceCategory = _category()
     streamIsOn = fields.Boolean()
+    inSync = fields.Boolean(
+        metadata={"description": "false: the drones whose detectors have not caught up"}
+    )
+
+
+class ReportSchema(StrictSchema):
+    """What a detector has applied, and which desired ``version`` that was."""
+
+    appliedVersion = StrictInteger(
+        required=True,
+        validate=validate.Range(min=1, max=contract.MAX_VERSION),
+        metadata={"description": "the drone's desired version this state is the result of"},
+    )
+    streamIsOn = StrictBoolean()
+    aiDetectionEnabled = StrictBoolean()
+    detectionClasses = _detection_classes()
+    message = fields.String(
+        validate=validate.Length(max=contract.MAX_REPORT_MESSAGE),
+        metadata={"description": "why the state differs from the desired one, for the operator"},
+    )
+
+
+class ReportedSchema(Schema):
+    """The stored report (read-only)."""
+
+    appliedVersion = fields.Integer(required=True)
+    streamIsOn = fields.Boolean()
+    aiDetectionEnabled = fields.Boolean()
+    detectionClasses = fields.List(fields.String())
+    message = fields.String()
+    reportedAt = fields.String(required=True)
+    reportedBy = fields.String(required=True, metadata={"description": "the token's subject"})
 
 
 class DroneSchema(Schema):
@@ -153,6 +201,17 @@ class DroneSchema(Schema):
     version = fields.Integer()
     createdAt = fields.String()
     updatedAt = fields.String()
+    reported = fields.Nested(
+        ReportedSchema,
+        allow_none=True,
+        metadata={"description": "what the detector applied; null until its first report"},
+    )
+    inSync = fields.Boolean(
+        metadata={
+            "description": "reported.appliedVersion equals version and every field the "
+            "report states equals the desired value"
+        }
+    )
 
 
 class IsoTime(fields.DateTime):
@@ -162,8 +221,12 @@ class IsoTime(fields.DateTime):
         parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        iso = parsed.astimezone(UTC).isoformat(timespec="milliseconds")
-        return iso.replace("+00:00", "Z")
+        try:
+            # A time at the edge of the range (9999-12-31T23:59:59-14:00) has no UTC form.
+            utc = parsed.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from None
+        return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class IncidentCreateSchema(StrictSchema):
