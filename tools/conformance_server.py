@@ -8,7 +8,7 @@ and a few reference handlers. This is the gateway as ``python -m services.gatewa
 - the reference configuration as far as :class:`Settings` can express it: ping interval and
   timeout of 1 s (the reference's 300 ms and 200 ms are below what python-engineio announces:
   it sends ``pingInterval`` as whole seconds x 1000), a 1,000,000-byte maximum payload, any
-  origin, no rate limit; there is no Socket.IO connect timeout to set (the reference's 1 s);
+  origin, no rate limit, and a 1 s handshake timeout (the reference's ``connectTimeout``);
 - the reference handlers instead of the gateway's connect and disconnect handlers: ``auth``
   sent back on connect to ``/`` and ``/custom``, ``message`` echoed as ``message-back``,
   ``message-with-ack`` acknowledged with its own arguments. python-socketio confirms a
@@ -26,6 +26,7 @@ CONFORMANCE_OVERRIDES = dict(
     gateway_ping_interval=1,
     gateway_ping_timeout=1,
     gateway_max_message_bytes=1_000_000,
+    gateway_handshake_timeout_seconds=1,  # the reference's connectTimeout: 1000
     allowed_origins=("*",),
     rate_limits_enabled=False,
 )
