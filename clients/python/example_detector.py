@@ -23,12 +23,22 @@ class Detector:
 
     def __init__(self, serial: str):
         self.serial = serial
+        self.version = 0  # the drone's highest version applied (0: none, or deleted)
         self.streaming = False
         self.ai_enabled = False
         self.classes: list[str] = []
 
+    def newer(self, event) -> bool:
+        """Whether a change event is newer than the state (docs/clients.md, "The client's
+        algorithm"): a replayed or reordered older version must not undo a newer one."""
+        if event.version is None or event.version <= self.version:
+            return False
+        self.version = event.version
+        return True
+
     def load(self, drone: dict) -> None:
         """Take over the whole state (first start, or after the gateway lost history)."""
+        self.version = drone.get("version", 0)
         self.set_stream(drone.get("streamIsOn", False), drone.get("streamUrl"))
         self.set_ai(drone.get("aiDetectionEnabled", False))
         self.set_classes(drone.get("detectionClasses", []))
@@ -64,29 +74,28 @@ def main() -> int:
 
     @client.on_resync
     def load_state(drones):
-        for drone in drones:
-            detectors[drone["deviceSerialNumber"]].load(drone)
+        # The snapshot replaces the state: a drone missing from it does not exist (now).
+        current = {drone["deviceSerialNumber"]: drone for drone in drones}
+        for serial, detector in detectors.items():
+            detector.load(current.get(serial, {}))
 
-    @client.on_stream_status
-    def stream(serial, stream_is_on, event):
-        detectors[serial].set_stream(stream_is_on, (event.full or {}).get("streamUrl"))
+    # Each change carries the whole drone (``event.full``): a newer version replaces the
+    # state, an older one (already applied) is ignored.
+    @client.on_event
+    def change(event):
+        detector = detectors.get(event.drone_serial or "")
+        if detector is None or event.event == "drone.incident.detected":
+            return
+        if event.event == "drone.deleted":
+            if event.version is not None and event.version >= detector.version:
+                print(f"[{detector.serial}] drone deleted: stop everything")
+                detector.load({})
+        elif event.full is not None and detector.newer(event):
+            detector.load(event.full)
 
-    @client.on_ai_detection
-    def ai(serial, enabled, event):
-        detectors[serial].set_ai(enabled)
-
-    @client.on_detection_classes
-    def classes(serial, classes, added, removed, event):
-        detectors[serial].set_classes(classes)
-
-    @client.on_created
-    def created(serial, drone, event):
-        detectors[serial].load(drone)
-
-    @client.on_deleted
-    def deleted(serial, drone, event):
-        print(f"[{serial}] drone deleted: stop everything")
-        detectors[serial].load({})
+    @client.on_state
+    def state(state, detail):
+        print(f"[gateway] subscription {state.value}{': ' + detail if detail else ''}")
 
     @client.on_broadcast
     def broadcast(message, level, event):
