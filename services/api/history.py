@@ -56,9 +56,11 @@ class HistoryKeeper:
         on. Raises ``redis.RedisError`` when Redis cannot be reached."""
         with self._lock:
             published, known_epoch = self._read_meta()
-            self.published = _newest(self.published, published)
+            # Taken before Redis is read: an id recorded meanwhile (by a request thread) was
+            # appended after this read, and must not count against what it returns.
+            published = self.published = _newest(self.published, published)
             current = self.event_log.epoch()
-            verdict = epochs.judge(current, self.published)
+            verdict = epochs.judge(current, published)
             if verdict is Verdict.NEW_EPOCH:
                 current = self._begin(current)
                 if current is None:  # another process is at it: judged again on the next call
@@ -80,7 +82,7 @@ class HistoryKeeper:
         the batch leaves the outbox, so a Redis that loses it is found out."""
         if not last_id or epochs.parse_id(last_id) <= epochs.parse_id(self.published):
             return
-        self.published = last_id
+        self.published = _newest(self.published, last_id)
         with self._db_lock:
             self.meta.update_one(
                 {"_id": META_ID},

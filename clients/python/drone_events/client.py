@@ -435,7 +435,8 @@ class DroneEventsClient:
             self._queue.put((self._call, "resync", (snapshot,)))
         self.subscriptions = list(reply.get("subscriptions", []))
         self.last_error = None
-        self._set_state(State.SUBSCRIBED)
+        recovered = {True: ", recovered", False: ", not recovered"}.get(reply.get("recovered"), "")
+        self._set_state(State.SUBSCRIBED, f"at {reply.get('position')}{recovered}")
         self._ready.set()
 
     def _refused(self, request, starts: bool, resync: bool, reply) -> None:
