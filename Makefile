@@ -33,7 +33,7 @@ run: install ## Start Redis, the API and the gateway locally (Ctrl-C stops all)
 	$(PY) -m tools.devstack
 
 test: install $(NODE_TEST_DEPS) system-deps kustomize ## Run the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 lint: install ## Check style (ruff)
 	$(PY) -m ruff check .
@@ -59,9 +59,8 @@ down: ## docker compose down
 logs: ## Follow the compose logs
 	docker compose logs -f
 
-k8s-render: install kustomize ## Render the Kubernetes manifests of the dev and prod overlays
-	@echo "# --- overlay dev ---"; $(PY) -m deploy.render overlays/dev
-	@echo "# --- overlay prod ---"; $(PY) -m deploy.render overlays/prod
+k8s-render: install kustomize ## Render the dev and prod overlays as one YAML stream (kubectl apply -f -)
+	@$(PY) -m deploy.render overlays/dev overlays/prod
 
 k8s-validate: install kustomize ## Validate every overlay against the Kubernetes schemas (offline)
 	$(PY) -m deploy.render --validate

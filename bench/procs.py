@@ -30,7 +30,10 @@ from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-PEER_SOURCE = Path("/work/shared/peer")
+# The Node peer (the original design's gateway) lives in the team folder beside the
+# checkout, not in this repository; BENCH_PEER_DIR or ``--peer-dir`` point elsewhere.
+PEER_DIR_ENV = "BENCH_PEER_DIR"
+DEFAULT_PEER_DIR = ROOT.parent / "shared" / "peer"
 LOOPBACK = "127.0.0.1"
 
 
@@ -244,11 +247,34 @@ def start_api(
     return Gateway("api", proc, port)
 
 
-class Peer:
-    """The Node peer gateway, run from a private copy of /work/shared/peer (npm ci once)."""
+def peer_source(explicit: str | Path | None = None, environ=os.environ) -> Path:
+    """Where the Node peer's sources are: ``explicit``, else $BENCH_PEER_DIR, else
+    ``../shared/peer`` beside the checkout. Raises PeerNotFound saying what to set."""
+    if explicit:
+        path, origin = Path(explicit), "--peer-dir"
+    elif environ.get(PEER_DIR_ENV):
+        path, origin = Path(environ[PEER_DIR_ENV]), PEER_DIR_ENV
+    else:
+        path, origin = DEFAULT_PEER_DIR, "the default (../shared/peer beside the checkout)"
+    if not (path / "gateway_node.js").is_file():
+        raise PeerNotFound(
+            f"no Node peer (gateway_node.js) in {path}, from {origin}: set {PEER_DIR_ENV} or "
+            "pass --peer-dir to the directory of the peer's gateway_node.js and package.json, "
+            "or run without the peer (--no-peer)"
+        )
+    return path.resolve()
 
-    def __init__(self, procs: Processes):
+
+class PeerNotFound(RuntimeError):
+    """The Node peer's directory is not where the options or the environment say."""
+
+
+class Peer:
+    """The Node peer gateway, run from a private copy of its sources (npm ci once)."""
+
+    def __init__(self, procs: Processes, source: Path | None = None):
         self.procs = procs
+        self.source = source
         self.dir: Path | None = None
 
     def prepare(self) -> None:
@@ -256,7 +282,7 @@ class Peer:
             return
         tmp = Path(tempfile.mkdtemp(prefix="bench-peer-"))
         self.dir = tmp / "peer"
-        shutil.copytree(PEER_SOURCE, self.dir)
+        shutil.copytree(self.source or peer_source(), self.dir)
         for path in [self.dir, *self.dir.iterdir()]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         subprocess.run(

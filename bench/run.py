@@ -7,7 +7,8 @@ For each (gateway, client kind, clients C, rate step) it measures delivered mess
 fraction delivered, p50/p99/max latency (publisher monotonic timestamp to client receipt),
 gateway CPU% and RSS, memory per idle connection and the time to connect C clients. The
 gateway under test runs on core 0; Redis, the publisher and the clients on core 1.
-Results go to ``<out>/<timestamp>.json``, ``<out>/latest.md`` and ``<out>/latest.png``.
+Results go to ``<out>/latest.json``, ``<out>/latest.md`` and ``<out>/latest.png``, replacing
+the previous run's (git keeps the history; the JSON says when the run started).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import psutil
 import redis
 
+from bench import procs as procs_module
 from bench import report
 from bench.procs import (
     ClientProcess,
@@ -77,12 +79,14 @@ def monotonic_ns() -> int:
 class Bench:
     """Runs sweeps and scenarios against one private Redis; collects result rows."""
 
-    def __init__(self, procs: Processes, redis_server: RedisServer, plan: Plan):
+    def __init__(
+        self, procs: Processes, redis_server: RedisServer, plan: Plan, peer_dir: Path | None = None
+    ):
         self.procs = procs
         self.redis = redis_server
         self.client = redis.Redis.from_url(redis_server.url)
         self.plan = plan
-        self.peer = Peer(procs)
+        self.peer = Peer(procs, peer_dir)
         self.token = mint_token(SECRET, "viewer", "bench")
         self.run_id = 0
         self.prefixes = 0
@@ -447,6 +451,12 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("--step-seconds", type=float, default=None)
     parser.add_argument("--no-peer", action="store_true", help="skip the Node peer")
     parser.add_argument(
+        "--peer-dir",
+        default=None,
+        help=f"the Node peer's sources (default: ${procs_module.PEER_DIR_ENV}, else "
+        "../shared/peer beside the checkout)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=1,
@@ -511,6 +521,12 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
         parser.error("client counts must be in 1..20000")
     if plan.rounds < 1:
         parser.error("rounds must be at least 1")
+    args.peer_source = None
+    if plan.peer:
+        try:
+            args.peer_source = procs_module.peer_source(args.peer_dir)
+        except procs_module.PeerNotFound as exc:
+            parser.error(str(exc))
     return args, plan
 
 
@@ -650,9 +666,9 @@ def _sustainable_rate(results: dict, kind: str, clients: int) -> float | None:
 
 
 def write_outputs(results: dict, out: Path) -> Path:
+    """Write the run's figures, tables and plot over the previous run's; the JSON's path."""
     out.mkdir(parents=True, exist_ok=True)
-    stamp = results["started"].replace(":", "").replace("-", "")
-    path = out / f"{stamp}.json"
+    path = out / "latest.json"
     path.write_text(json.dumps(results, indent=1, default=str))
     (out / "latest.md").write_text(report.markdown(results))
     report.plot(results, out / "latest.png")
@@ -680,7 +696,7 @@ def main(argv=None) -> None:
     try:
         server.start()
         pin(server.process.pid, {1 % os.cpu_count()})
-        bench = Bench(procs, server, plan)
+        bench = Bench(procs, server, plan, args.peer_source)
         gateways = plan.modes + ([report.PEER] if plan.peer else [])
         if not args.only_scenarios:
             for clients in plan.clients:

@@ -88,6 +88,14 @@ def validation_errors(objects: list[dict], version: str = KUBERNETES_VERSION) ->
     return errors
 
 
+def stream_part(overlay: str, text: str, several: bool) -> str:
+    """``text`` as its part of one multi-document YAML stream: with several overlays, each
+    starts a new document (else the last object of one and the first of the next merge)."""
+    if not text.endswith("\n"):
+        text += "\n"
+    return f"---\n# overlay {overlay}\n{text}" if several else text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m deploy.render", description=__doc__.split("\n")[0]
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
         if not args.validate:
-            sys.stdout.write(text if len(args.overlays) == 1 else f"---\n# {overlay}\n{text}")
+            sys.stdout.write(stream_part(overlay, text, len(args.overlays) > 1))
             continue
         objects = [doc for doc in yaml.safe_load_all(text) if doc]
         errors = validation_errors(objects, args.kubernetes_version)

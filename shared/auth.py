@@ -24,6 +24,7 @@ PERMISSIONS = {
     "drones:read": {"admin", "operator", "detector", "viewer"},
     "drones:write": {"admin", "operator"},
     "drones:delete": {"admin"},
+    "drones:report": {"admin", "detector"},  # what a detector applied (PUT .../reported)
     "incidents:read": {"admin", "operator", "detector", "viewer"},
     "incidents:write": {"admin", "operator", "detector"},
     "system:broadcast": {"admin"},

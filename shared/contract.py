@@ -1,4 +1,4 @@
-"""Names and limits of the wire contract (../shared/CONTRACT.md), defined once.
+"""Names and limits of the wire contract (docs/api.md), defined once.
 
 Every Redis channel, Redis key, Socket.IO room and event name used by either service
 comes from here.
@@ -22,6 +22,13 @@ MUTABLE_FIELDS = (
     "streamUrl",
 )
 
+# The desired fields a detector reports back (``PUT .../reported``), and the longest
+# ``message`` a report may carry.
+REPORTED_FIELDS = ("streamIsOn", "aiDetectionEnabled", "detectionClasses")
+MAX_REPORT_MESSAGE = 200
+# Versions are counters in int64 MongoDB fields; nothing above this is a version.
+MAX_VERSION = 2**53 - 1
+
 
 def is_valid_serial(value: object) -> bool:
     """True when ``value`` is a string that the contract accepts as a serial."""
@@ -36,6 +43,7 @@ DRONE_STREAM_STATUS = "drone.stream.status"
 DRONE_AI_TOGGLED = "drone.ai.detection.toggled"
 DRONE_CLASSES_CHANGED = "drone.detection.classes.changed"
 DRONE_INCIDENT = "drone.incident.detected"
+DRONE_REPORTED = "drone.reported"
 SYSTEM_BROADCAST = "system.broadcast"
 
 # Redis channel suffix of each drone event type.
@@ -47,6 +55,7 @@ CHANNEL_SUFFIX = {
     DRONE_AI_TOGGLED: "ai",
     DRONE_CLASSES_CHANGED: "config",
     DRONE_INCIDENT: "incident",
+    DRONE_REPORTED: "reported",
 }
 
 # The field whose change triggers each specific event, in the order they are published

@@ -1,6 +1,7 @@
 """All configuration, read from the environment into one typed, immutable object.
 
-Every variable is documented in README.md and .env.example. Nothing else in the
+Every variable is documented in .env.example and in docs/configuration.md (generated
+from this module and .env.example by ``python -m tools.configdoc``). Nothing else in the
 project reads ``os.environ``.
 """
 
@@ -141,6 +142,7 @@ class Settings:
     gateway_ping_interval: int = 25
     gateway_ping_timeout: int = 20
     gateway_max_connections: int = 20_000
+    gateway_handshake_timeout_seconds: int = 10
     gateway_max_client_backlog_bytes: int = 1024 * 1024
     gateway_socket_send_buffer_bytes: int = 256 * 1024
     gateway_skip_in_flight_bytes: int = 16 * 1024
@@ -202,6 +204,9 @@ class Settings:
             gateway_ping_interval=_int(env, "GATEWAY_PING_INTERVAL", 25, minimum=1),
             gateway_ping_timeout=_int(env, "GATEWAY_PING_TIMEOUT", 20, minimum=1),
             gateway_max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 20_000, minimum=1),
+            gateway_handshake_timeout_seconds=_int(
+                env, "GATEWAY_HANDSHAKE_TIMEOUT_SECONDS", 10, minimum=1
+            ),
             gateway_max_client_backlog_bytes=_int(
                 env, "GATEWAY_MAX_CLIENT_BACKLOG_BYTES", 1024 * 1024, minimum=1024
             ),
@@ -239,6 +244,11 @@ class Settings:
             for field in dataclasses.fields(self)
             if (value := getattr(self, field.name)) is not None
         }
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Each setting's environment variable, by field name."""
+        return {f.name: _ENV_NAMES.get(f.name, f.name.upper()) for f in dataclasses.fields(cls)}
 
     def replace(self, **changes) -> Settings:
         """A copy with ``changes`` applied (tests use this)."""

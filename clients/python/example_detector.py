@@ -1,10 +1,13 @@
 """Example detector process: follows its drones' settings live and says what it would do.
 
-    GATEWAY_URL=http://localhost:5001 TOKEN=<detector JWT> DRONE_SERIALS=DRONE123 \\
-        python clients/python/example_detector.py
+    GATEWAY_URL=http://localhost:5001 API_URL=http://localhost:5000 \\
+        TOKEN=<detector JWT> DRONE_SERIALS=DRONE123 python clients/python/example_detector.py
 
 A real detector would start/stop reading the video stream, switch its AI model on and
-off and reload the YOLO classes where this prints. Stop it with Ctrl+C.
+off and reload the YOLO classes where this prints. With ``auto_report=True`` the client
+tells the API (API_URL) after each change what was applied, so the operator sees the
+drone ``inSync`` or why not: this detector refuses classes its model does not know, and
+that error becomes the report's message. Stop it with Ctrl+C.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ import signal
 import sys
 
 from drone_events import DroneEventsClient
+
+# The classes a COCO-trained YOLO model detects (a subset, as an example).
+MODEL_CLASSES = frozenset(
+    ("person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat")
+    + ("bird", "cat", "dog", "horse", "sheep", "cow", "backpack", "umbrella", "suitcase")
+)
 
 
 class Detector:
@@ -54,6 +63,9 @@ class Detector:
             self.ai_enabled = enabled
 
     def set_classes(self, classes: list[str]) -> None:
+        unknown = [c for c in classes if c not in MODEL_CLASSES]
+        if unknown:  # the model stays as it was; auto_report tells the operator why
+            raise ValueError(f"the model does not detect {', '.join(unknown)}")
         if classes != self.classes:
             print(f"[{self.serial}] YOLO classes now {', '.join(classes) or '(none)'}")
             self.classes = list(classes)
@@ -62,6 +74,7 @@ class Detector:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     url = os.environ.get("GATEWAY_URL", "http://localhost:5001")
+    api_url = os.environ.get("API_URL", "http://localhost:5000")
     token = os.environ.get("TOKEN")
     serials = [s.strip() for s in os.environ.get("DRONE_SERIALS", "").split(",") if s.strip()]
     if not token or not serials:
@@ -70,7 +83,10 @@ def main() -> int:
 
     detectors = {serial: Detector(serial) for serial in serials}
     # snapshot=True: start from each drone's current settings, then follow the changes.
-    client = DroneEventsClient(url, token, serials=serials, snapshot=True)
+    # auto_report=True: after each change's callbacks, report what was applied to the API.
+    client = DroneEventsClient(
+        url, token, serials=serials, snapshot=True, auto_report=True, api_url=api_url
+    )
 
     @client.on_resync
     def load_state(drones):

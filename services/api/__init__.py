@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
         event_log=event_log,
         publisher=publisher,
         relay=relay,
-        drone_service=DroneService(repository, publisher),
+        drone_service=DroneService(repository, publisher, ext.metrics),
         broadcast_service=BroadcastService(broadcasts, storage.lock, publisher),
         readiness_checks={
             "mongodb": storage.ping,

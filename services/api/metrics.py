@@ -54,6 +54,14 @@ class Metrics:
             multiprocess_mode="livemax",
         )
 
+        self.sync_seconds = Histogram(
+            "api_drone_sync_seconds",
+            "Seconds from a desired change of a drone to the detector's report that brings it "
+            "in sync (PUT .../reported)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=self.registry,
+        )
+
     def exposition(self) -> bytes:
         """The Prometheus text of this app's collectors, or of every worker's."""
         if MULTIPROCESS_DIR not in os.environ:

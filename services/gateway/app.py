@@ -59,11 +59,49 @@ def wsgi_entry(app: Flask):
     return _as_function(app.wsgi_app)
 
 
+def _guard_sessions(app: Flask, server, gateway, settings: Settings) -> None:
+    """What a client without a token may spend: the handshake deadline and the gate in
+    front of the Engine.IO endpoint (``guard``), over python-engineio's public API (its
+    ``sockets`` and their ``close``)."""
+    from services.gateway.guard import transport_guard
+    from services.gateway.handshake import HandshakeDeadline, on_new_sessions
+
+    eio, refused = server.eio, gateway.metrics.connections_refused
+
+    def close_session(eio_sid: str) -> bool:
+        sock = eio.sockets.get(eio_sid)
+        if sock is None or sock.closed or sock.closing:
+            return False
+        sock.close(wait=False, abort=False)  # never waits for a poll to take the close
+        return True
+
+    deadline = HandshakeDeadline(
+        settings.gateway_handshake_timeout_seconds,
+        joined=lambda eio_sid: server.manager.sid_from_eio_sid(eio_sid, "/") is not None,
+        close=close_session,
+        spawn=server.start_background_task,
+        sleep=server.sleep,
+        on_expired=refused.labels("handshake_timeout").inc,
+    )
+    on_new_sessions(eio, deadline.opened)
+    app.wsgi_app = transport_guard(
+        app.wsgi_app,
+        path=SOCKETIO_PATH,
+        max_message_bytes=settings.gateway_max_message_bytes,
+        max_sessions=settings.gateway_max_connections,
+        session_count=lambda: len(eio.sockets),
+        allow_session=gateway.allow_connection,
+        close_session=close_session,
+        on_refused=lambda code: refused.labels(code).inc(),
+    )
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks."""
     from services.gateway import fastjson, http, sockets, transport
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
+    from services.gateway.protocol_log import protocol_logger
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder="static", static_url_path="/static")
@@ -86,12 +124,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         # (``FrameSocket._make_room``), which bounds what a client's requests make us hold.
         async_handlers=False,
         manage_session=False,
-        logger=False,
-        engineio_logger=False,
+        # A logger of ours, so that neither library adds its own stderr handler: one line
+        # per refused input, rate limited, in the process's one format (``protocol_log``).
+        logger=protocol_logger(),
+        engineio_logger=protocol_logger(),
     )
-    if not settings.gateway_ws_compression:
-        app.wsgi_app = _without_compression_offer(app.wsgi_app)
-    trust_proxies(app, settings.trusted_proxy_hops)  # outermost: Socket.IO sees the client
     fast_path = None
     if transport.supported(settings.gateway_async_mode, settings.gateway_ws_compression):
         fast_path = transport.FastPath(socketio.server)
@@ -103,6 +140,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             on_dropped=gateway.metrics.slow_clients_dropped.inc,
             send_buffer_bytes=settings.gateway_socket_send_buffer_bytes,
         )
+    _guard_sessions(app, socketio.server, gateway, settings)
+    if not settings.gateway_ws_compression:
+        app.wsgi_app = _without_compression_offer(app.wsgi_app)
+    trust_proxies(app, settings.trusted_proxy_hops)  # outermost: Socket.IO sees the client
     app.extensions["gateway"] = gateway
     sockets.register(socketio, gateway)
     app.register_blueprint(http.bp)

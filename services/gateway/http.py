@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.gateway.hosts import dev_host_allowed
 from shared.auth import DEV_TOKENS_FILE
 
 bp = Blueprint("gateway_http", __name__)
@@ -45,6 +46,15 @@ def dev_tokens():
     path = settings.var_dir / DEV_TOKENS_FILE
     if settings.is_production or not path.exists():
         return jsonify(error={"code": "not_found", "message": "no development tokens"}), 404
+    if not dev_host_allowed(request.host, settings.allowed_origins):
+        # A page of another site whose name was made to resolve to 127.0.0.1 (DNS
+        # rebinding) reaches this route as same-origin, but with its own name as Host.
+        return jsonify(
+            error={
+                "code": "forbidden_host",
+                "message": "development tokens are served to localhost and the allowed origins",
+            }
+        ), 403
     return jsonify(json.loads(path.read_text()))
 
 

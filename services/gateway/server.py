@@ -20,6 +20,7 @@ import threading
 
 from services.gateway.app import create_app, wsgi_entry
 from shared.logs import configure_logging
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 def serve(settings) -> None:
     """Run until SIGTERM/SIGINT."""
     configure_logging("gateway", settings.log_level)
-    _raise_open_files_limit(settings.gateway_max_connections)
+    _raise_open_files_limit(settings)
     app = create_app(settings)
     gateway = app.extensions["gateway"]
     gateway.metrics.watch_gc()
@@ -60,9 +61,11 @@ def _serve_eventlet(app, gateway, address, settings) -> None:
         protocol=_small_buffers(wsgi.HttpProtocol),
         log_output=False,
         keepalive=True,
-        socket_timeout=None,
+        # How long a client may take to send a request (or stay idle between two). A
+        # WebSocket then reads with the heartbeat's timeout instead (python-engineio).
+        socket_timeout=settings.gateway_handshake_timeout_seconds,
         # One WebSocket holds one request for its lifetime; eventlet's default cap is 1,024.
-        max_size=settings.gateway_max_connections,
+        max_size=pool_size(settings.gateway_max_connections),
     )
     gateway.start()
     stopping.wait()
@@ -83,18 +86,31 @@ def _small_buffers(protocol):
 def _serve_gevent(app, gateway, address, settings) -> None:
     import gevent
     from gevent.event import Event
-    from gevent.pywsgi import WSGIServer
     from geventwebsocket.handler import WebSocketHandler
+    from geventwebsocket.server import WebSocketServer
+
+    from services.gateway.guard import refused_before_upgrade
 
     # gevent records where every greenlet was spawned (a stack of frames per connection
     # task), for debugging only.
     gevent.config.track_greenlet_tree = False
-    server = WSGIServer(
+    entry = wsgi_entry(app)
+    server = WebSocketServer(
         address,
-        wsgi_entry(app),
-        handler_class=_lean_handler(WebSocketHandler),
+        entry,
+        # gevent-websocket answers 101 before the app runs: the gate decides first, so
+        # that a refused WebSocket gets its 429 or 503 as HTTP (``guard``).
+        pre_start_hook=lambda handler: (
+            _is_websocket(handler.environ) and refused_before_upgrade(entry, handler.environ)
+        ),
+        handler_class=_lean_handler(
+            WebSocketHandler,
+            max_message_bytes=settings.gateway_max_message_bytes,
+            request_timeout=settings.gateway_handshake_timeout_seconds,
+        ),
         log=None,
-        spawn=settings.gateway_max_connections,  # a pool of that many connection greenlets
+        # A pool of that many connection greenlets.
+        spawn=pool_size(settings.gateway_max_connections),
     )
     stopping = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,27 +122,57 @@ def _serve_gevent(app, gateway, address, settings) -> None:
     server.stop(timeout=1)
 
 
-def _lean_handler(handler_class):
-    """gevent's WebSocket handler, keeping less for the life of each connection.
+def pool_size(max_connections: int) -> int:
+    """Connections the server takes at once: the sessions it serves and room beyond them
+    for health checks, metrics and the 503 that refuses a session over the limit
+    (``guard``): a server that stops accepting at its cap leaves all of them waiting."""
+    return max_connections + max(64, max_connections // 20)
+
+
+def _is_websocket(environ) -> bool:
+    return environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+
+
+def _lean_handler(handler_class, *, max_message_bytes: int, request_timeout: float):
+    """gevent's WebSocket handler, keeping less for the life of each connection, and with
+    the limits on what a client sends.
 
     - It reads through a 256-byte buffer instead of 8 KiB: a WebSocket keeps it for life,
       for the handshake (read in a few more calls) and the client's small frames.
+    - The buffer is read through a :class:`~services.gateway.frame_limit.LimitedReader`,
+      which checks the frame sizes once the connection is a WebSocket.
+    - A client has ``request_timeout`` seconds to send each request (gevent has no timeout
+      of its own); a WebSocket has none (python-engineio's heartbeat ends a lost one).
     - Once the connection is a WebSocket, it drops the parsed request headers (1.2 KB): the
       environ has them, and the class keeps an empty set for what reads them after.
     """
+    from services.gateway.frame_limit import LimitedReader
 
     class LeanHandler(handler_class):
         def __init__(self, sock, address, server):
-            super().__init__(sock, address, server, rfile=sock.makefile("rb", 256))
+            sock.settimeout(request_timeout)
+            rfile = LimitedReader(sock.makefile("rb", 256), sock)
+            super().__init__(sock, address, server, rfile=rfile)
+
+        def get_environ(self):
+            environ = super().get_environ()
+            environ["gateway.socket"] = self.socket  # see ``guard.client_socket``
+            return environ
 
         def run_websocket(self):
             self.__dict__.pop("headers", None)
+            self.rfile.start_websocket(max_message_bytes)
+            self.socket.settimeout(None)
             return super().run_websocket()
 
     return LeanHandler
 
 
-def _raise_open_files_limit(connections: int) -> None:
+# Descriptors a process needs besides its clients: Redis, the listener, logs, libraries.
+RESERVED_FILES = 100
+
+
+def _raise_open_files_limit(settings) -> None:
     """Raise the soft open-files limit to the hard one: each connection is a descriptor.
 
     Many systems start processes with a soft limit of 1,024, far below what one gateway
@@ -136,12 +182,43 @@ def _raise_open_files_limit(connections: int) -> None:
     if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
-    if soft != resource.RLIM_INFINITY and soft < connections + 100:
-        log.warning(
-            "open-files limit %d is below GATEWAY_MAX_CONNECTIONS=%d: raise the hard limit",
-            soft,
-            connections,
+    limit = None if soft == resource.RLIM_INFINITY else soft
+    default_cap = Settings.__dataclass_fields__["gateway_max_connections"].default
+    warning = open_files_warning(
+        limit,
+        settings.gateway_max_connections,
+        default_cap=default_cap,
+        production=settings.is_production,
+    )
+    if warning:
+        log.warning(warning)
+    elif limit is not None and limit < settings.gateway_max_connections + RESERVED_FILES:
+        log.debug(
+            "open-files limit %d: this process serves up to %d connections",
+            limit,
+            limit - RESERVED_FILES,
         )
+
+
+def open_files_warning(
+    limit: int | None, connections: int, *, default_cap: int, production: bool
+) -> str | None:
+    """What to tell the operator when ``limit`` open files cannot hold ``connections``.
+
+    It matters when someone chose the cap (GATEWAY_MAX_CONNECTIONS set to something else
+    than the default) or in production, where the cap is the capacity planned per replica.
+    A development run with the default cap on a machine whose hard limit is about the
+    same (20,000 is common) would warn on every start about connections nobody opens.
+    """
+    if limit is None or limit >= connections + RESERVED_FILES:
+        return None
+    if connections == default_cap and not production:
+        return None
+    return (
+        f"open-files limit {limit} lets this process serve about {limit - RESERVED_FILES} "
+        f"connections, fewer than GATEWAY_MAX_CONNECTIONS={connections}: raise the hard "
+        "limit (ulimit -Hn, the container runtime's nofile) or lower GATEWAY_MAX_CONNECTIONS"
+    )
 
 
 def _on_signals(callback) -> None:

@@ -28,9 +28,8 @@ def register(socketio, gateway) -> None:
     def on_connect(auth=None):
         if forged():
             return None
-        if not gateway.allow_connection(request.remote_addr):
-            gateway.metrics.connections_refused.labels("rate_limited").inc()
-            raise ConnectionRefusedError("too many connection attempts, retry later")
+        # The connection rate limit is counted per transport session, when it opens
+        # (``guard``); a session that is refused here is closed at its handshake deadline.
         try:
             hub.connect(request.sid, auth)
         except AuthError as exc:

@@ -15,6 +15,7 @@ ROUTES = {
     "/api/v1/drones/{serial}/ai-detection/toggle": {"post"},
     "/api/v1/drones/{serial}/detection-classes": {"put"},
     "/api/v1/drones/{serial}/incidents": {"get", "post"},
+    "/api/v1/drones/{serial}/reported": {"put"},
     "/api/v1/system/broadcast": {"post"},
 }
 

@@ -179,6 +179,7 @@ def test_example_detector_follows_its_drone(stack, tokens, tmp_path):
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "GATEWAY_URL": stack.gateway.url,
+        "API_URL": stack.api.url,
         "TOKEN": tokens["detector"],
         "DRONE_SERIALS": "EXD1",
     }

@@ -98,3 +98,11 @@ def test_socketio_connects_through_the_edge(edge, tokens, transport):
         assert client.transport() == transport
     finally:
         client.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/readyz"])
+def test_gateway_readiness_and_metrics_are_not_served_through_the_edge(edge, path):
+    response = requests.get(f"{edge}{path}", timeout=5)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -241,6 +241,7 @@ def test_ingress_routes_api_and_websocket_paths(rendered, overlay):
         "/api": "drone-events-api",
         "/ws/events": "drone-events-gateway",
         "/": "drone-events-gateway",
+        "/static": "drone-events-gateway",
     }
     annotations = routes["/ws/events"][0]["metadata"]["annotations"]
     prefix = "nginx.ingress.kubernetes.io/"
@@ -271,3 +272,32 @@ def test_every_available_kustomize_renders_the_same():
     for overlay in render.OVERLAYS:
         outputs = {render.render_text(overlay, command) for command in commands}
         assert len(outputs) == 1, f"{overlay} renders differently with {commands}"
+
+
+def _routed(paths: list[dict], url_path: str) -> bool:
+    """Whether an Ingress path list sends ``url_path`` to a backend (Kubernetes' matching:
+    Exact is the whole path, Prefix whole path elements)."""
+    for path in paths:
+        if path["pathType"] == "Exact" and path["path"] == url_path:
+            return True
+        prefix = path["path"].rstrip("/")
+        if path["pathType"] == "Prefix" and (
+            url_path == prefix or url_path.startswith(prefix + "/") or not prefix
+        ):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_keeps_readiness_and_metrics_internal(rendered, overlay):
+    paths = [
+        path
+        for ingress in objects_of(rendered[overlay], "Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+
+    for internal in ("/metrics", "/readyz"):
+        assert not _routed(paths, internal), internal
+    for public in ("/", "/static/app.js", "/ws/events/", "/api/v1/drones"):
+        assert _routed(paths, public), public

@@ -28,6 +28,7 @@ import socketio
 
 from . import protocol as p
 from .event import EnvelopeError, Event
+from .reporting import Reporter
 from .resume import Backoff, Position, State
 
 log = logging.getLogger("drone_events")
@@ -51,6 +52,7 @@ _TYPED_ARGUMENTS: dict[str, Callable[[str | None, dict, Event], tuple]] = {
     p.DRONE_CREATED: lambda s, d, e: (s, d.get("full"), e),
     p.DRONE_DELETED: lambda s, d, e: (s, d.get("full"), e),
     p.DRONE_INCIDENT: lambda s, d, e: (s, d.get("incident"), e),
+    p.DRONE_REPORTED: lambda s, d, e: (s, d.get("reported"), d.get("inSync"), e),
     p.SYSTEM_BROADCAST: lambda s, d, e: (d.get("message"), d.get("level"), e),
 }
 
@@ -117,6 +119,8 @@ class DroneEventsClient:
         reconnection_delay_max: float = 5.0,
         when_behind: str = p.WHEN_BEHIND_REPLAY,
         max_pending: int | None = None,
+        auto_report: bool = False,
+        api_url: str | None = None,
     ):
         if when_behind not in (p.WHEN_BEHIND_REPLAY, p.WHEN_BEHIND_SKIP):
             raise ValueError(f"when_behind must be 'replay' or 'skip', not {when_behind!r}")
@@ -166,6 +170,9 @@ class DroneEventsClient:
             reconnection_delay_max=reconnection_delay_max,
         )
         self._bind_socket_handlers()
+        # auto_report: after the callbacks of each configuration event, tell the API at
+        # api_url what was applied (drone_events/reporting.py).
+        self.reporter = Reporter(api_url, lambda: self._auth()["token"]) if auto_report else None
 
     # --- registering handlers -------------------------------------------------------
     def _add(self, kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -203,6 +210,10 @@ class DroneEventsClient:
     def on_incident(self, fn):
         """``fn(serial, incident, event)`` on ``drone.incident.detected``."""
         return self._add(p.DRONE_INCIDENT, fn)
+
+    def on_reported(self, fn):
+        """``fn(serial, reported, in_sync, event)`` on ``drone.reported``."""
+        return self._add(p.DRONE_REPORTED, fn)
 
     def on_broadcast(self, fn):
         """``fn(message, level, event)`` on ``system.broadcast``."""
@@ -275,6 +286,8 @@ class DroneEventsClient:
         self._closing = False
         self._stopped.clear()
         self._start_dispatcher()
+        if self.reporter is not None:
+            self.reporter.start()
         self._ready.clear()
         self.last_error = None
         self._connecting = True
@@ -324,6 +337,8 @@ class DroneEventsClient:
             if dispatcher is not threading.current_thread():
                 dispatcher.join(10)
             self._dispatcher = None
+        if self.reporter is not None:
+            self.reporter.stop()
 
     def __enter__(self) -> DroneEventsClient:
         return self.connect()
@@ -620,8 +635,12 @@ class DroneEventsClient:
             self._call(event.event, arguments(event.drone_serial, event.data, event))
 
     def _call(self, kind: str, args: tuple) -> None:
+        error = None
         for fn in self._handlers.get(kind, ()):
             try:
                 fn(*args)
-            except Exception:  # a handler's bug must not stop the event stream
+            except Exception as exc:  # a handler's bug must not stop the event stream
                 log.exception("drone_events %s handler %r failed", kind, fn)
+                error = error or exc
+        if self.reporter is not None:
+            self.reporter.handled(kind, args, error)

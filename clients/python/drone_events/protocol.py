@@ -14,6 +14,7 @@ DRONE_STREAM_STATUS = "drone.stream.status"
 DRONE_AI_TOGGLED = "drone.ai.detection.toggled"
 DRONE_CLASSES_CHANGED = "drone.detection.classes.changed"
 DRONE_INCIDENT = "drone.incident.detected"
+DRONE_REPORTED = "drone.reported"
 SYSTEM_BROADCAST = "system.broadcast"
 
 # Socket.IO events the server emits.

@@ -122,6 +122,22 @@ def set_detection_classes(body, serial):
     return service().update(serial, body, current_request_id())
 
 
+@blp.route("/<serial>/reported", methods=["PUT"])
+@requires("drones:report")
+@blp.arguments(schemas.ReportSchema)
+@blp.response(200, schemas.DroneSchema)
+@blp.alt_response(409, description="A newer report is stored (code `stale_report`)")
+def set_reported(body, serial):
+    """Report what the detector has applied and of which desired ``version``
+    (publishes ``drone.reported``; the drone's ``version`` does not change).
+
+    Roles ``detector`` (drones of its token) and ``admin``. An ``appliedVersion`` above the
+    drone's ``version`` is refused with 422, one below the stored report's with 409
+    ``stale_report``; nothing changes then.
+    """
+    return service().report(serial, body, principal().subject, current_request_id())
+
+
 @blp.route("/<serial>/incidents", methods=["POST"])
 @requires("incidents:write")
 @blp.arguments(schemas.IncidentCreateSchema)

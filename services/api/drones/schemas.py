@@ -39,6 +39,15 @@ class JsonNumber(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictInteger(fields.Integer):
+    """A JSON integer only (no strings, booleans or fractions)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -139,6 +148,38 @@ class DroneFilterSchema(Schema):
 
     deviceCategory = _category()
     streamIsOn = fields.Boolean()
+    inSync = fields.Boolean(
+        metadata={"description": "false: the drones whose detectors have not caught up"}
+    )
+
+
+class ReportSchema(StrictSchema):
+    """What a detector has applied, and which desired ``version`` that was."""
+
+    appliedVersion = StrictInteger(
+        required=True,
+        validate=validate.Range(min=1, max=contract.MAX_VERSION),
+        metadata={"description": "the drone's desired version this state is the result of"},
+    )
+    streamIsOn = StrictBoolean()
+    aiDetectionEnabled = StrictBoolean()
+    detectionClasses = _detection_classes()
+    message = fields.String(
+        validate=validate.Length(max=contract.MAX_REPORT_MESSAGE),
+        metadata={"description": "why the state differs from the desired one, for the operator"},
+    )
+
+
+class ReportedSchema(Schema):
+    """The stored report (read-only)."""
+
+    appliedVersion = fields.Integer(required=True)
+    streamIsOn = fields.Boolean()
+    aiDetectionEnabled = fields.Boolean()
+    detectionClasses = fields.List(fields.String())
+    message = fields.String()
+    reportedAt = fields.String(required=True)
+    reportedBy = fields.String(required=True, metadata={"description": "the token's subject"})
 
 
 class DroneSchema(Schema):
@@ -153,6 +194,17 @@ class DroneSchema(Schema):
     version = fields.Integer()
     createdAt = fields.String()
     updatedAt = fields.String()
+    reported = fields.Nested(
+        ReportedSchema,
+        allow_none=True,
+        metadata={"description": "what the detector applied; null until its first report"},
+    )
+    inSync = fields.Boolean(
+        metadata={
+            "description": "reported.appliedVersion equals version and every field the "
+            "report states equals the desired value"
+        }
+    )
 
 
 class IsoTime(fields.DateTime):

@@ -8,8 +8,10 @@ from typing import Any
 from bson import ObjectId
 
 from services.api import batches
+from services.api.drones import sync
 from services.api.drones.repository import DroneRepository, DuplicateSerial
 from services.api.errors import ApiError, Conflict, NotFound
+from services.api.metrics import Metrics
 from services.api.outbox import Publisher
 from shared import contract
 from shared.events import dumps, utc_now_iso
@@ -21,6 +23,7 @@ PUBLIC_FIELDS = (
     "version",
     "createdAt",
     "updatedAt",
+    "reported",  # read-only: what the detector applied (PUT .../reported), or None
 )
 DEFAULTS = {
     "deviceCategory": contract.DEFAULT_CATEGORY,
@@ -28,6 +31,7 @@ DEFAULTS = {
     "aiDetectionEnabled": False,
     "detectionClasses": [],
     "streamUrl": None,
+    "reported": None,
 }
 INCIDENT_FIELDS = ("droneSerial", "type", "confidence", "label", "boundingBox", "detectedAt")
 MAX_ATTEMPTS = 100
@@ -37,6 +41,7 @@ def drone_json(doc: dict[str, Any]) -> dict[str, Any]:
     """The contract's JSON of a drone document (tombstones show their real serial)."""
     drone = {"id": str(doc["_id"])}
     drone.update({field: doc.get(field) for field in PUBLIC_FIELDS})
+    drone["inSync"] = sync.in_sync(doc)
     if doc.get("_deleted"):
         drone["deviceSerialNumber"] = doc["_deletedSerial"]
     return drone
@@ -83,9 +88,10 @@ def _change_events(
 class DroneService:
     """Drone operations. Each mutation is one atomic write carrying its own events."""
 
-    def __init__(self, repository: DroneRepository, publisher: Publisher):
+    def __init__(self, repository: DroneRepository, publisher: Publisher, metrics: Metrics):
         self.repository = repository
         self.publisher = publisher
+        self.metrics = metrics
 
     # --- reads ------------------------------------------------------------------------
     def _load(self, serial: str) -> dict[str, Any]:
@@ -102,6 +108,9 @@ class DroneService:
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of drones matching ``filters``, limited to ``serials`` unless None."""
         query = {k: v for k, v in filters.items() if k in ("deviceCategory", "streamIsOn")}
+        if "inSync" in filters:
+            # Stored beside the report at every write (drones from before reports lack it).
+            query["inSync"] = True if filters["inSync"] else {"$ne": True}
         if serials is not None:
             query["deviceSerialNumber"] = {"$in": sorted(serials)}
         docs, total = self.repository.list(query, skip, limit)
@@ -116,7 +125,7 @@ class DroneService:
         """Create a drone (version 1) with its ``drone.created`` event."""
         now = utc_now_iso()
         doc: dict[str, Any] = {"_id": ObjectId(), **DEFAULTS, **fields}
-        doc.update(version=1, createdAt=now, updatedAt=now)
+        doc.update(version=1, createdAt=now, updatedAt=now, inSync=False)
         serial = doc["deviceSerialNumber"]
         full = drone_json(doc)
         created = batches.event(
@@ -160,7 +169,8 @@ class DroneService:
             events = _change_events(serial, version, changes, full, now, request_id)
             batch = batches.batch(doc["_seq"] + 1, events, state=dumps(full))
             set_fields = {field: change["new"] for field, change in changes.items()}
-            updated = self.repository.apply(doc, batch, {**set_fields, "updatedAt": now})
+            set_fields.update(updatedAt=now, inSync=full["inSync"])  # a new version: not yet
+            updated = self.repository.apply(doc, batch, set_fields)
             if updated is not None:
                 self.publisher.publish_after_write(self.repository.drones, updated)
                 return drone_json(updated)
@@ -211,6 +221,36 @@ class DroneService:
                 self.repository.save_incident(incident)
                 self.publisher.publish_after_write(self.repository.drones, updated)
                 return public
+        raise _busy()
+
+    def report(
+        self, serial: str, body: dict[str, Any], subject: str, request_id: str | None
+    ) -> dict[str, Any]:
+        """Store what the detector applied; announce it with the drone's current version
+        (a report does not bump it, like an incident)."""
+        for _ in range(MAX_ATTEMPTS):
+            doc = self._load(serial)
+            sync.check_report(doc, body["appliedVersion"])
+            now = utc_now_iso()
+            reported = sync.make_report(body, subject, now)
+            full = drone_json({**doc, "reported": reported})
+            event = batches.event(
+                contract.DRONE_REPORTED,
+                {"reported": reported, "inSync": full["inSync"]},
+                timestamp=now,
+                serial=serial,
+                version=doc["version"],
+                request_id=request_id,
+            )
+            batch = batches.batch(doc["_seq"] + 1, [event], state=dumps(full))
+            set_fields = {"reported": reported, "inSync": full["inSync"]}
+            updated = self.repository.apply(doc, batch, set_fields, bump_version=False)
+            if updated is not None:
+                waited = sync.seconds_to_sync(doc, updated, now)
+                if waited is not None:
+                    self.metrics.sync_seconds.observe(waited)
+                self.publisher.publish_after_write(self.repository.drones, updated)
+                return drone_json(updated)
         raise _busy()
 
 
