@@ -8,6 +8,9 @@ comes back empty or from an older copy of its files.
 
 from __future__ import annotations
 
+import shutil
+import time
+
 import pytest
 from drone_events import DroneEventsClient
 
@@ -116,3 +119,164 @@ def test_resumes_under_a_broadcast_storm_get_every_event_once_in_order(
             client.disconnect()
         for n in node:
             n.stop()
+
+
+def _settings_on(redis_server, process_settings):
+    return process_settings.replace(redis_url=redis_server.url)
+
+
+def test_resume_right_after_a_redis_restart_is_subscribed_and_misses_nothing(
+    restartable_redis, process_settings, start_api, start_gateway, rest_for, tokens, proxies
+):
+    settings = _settings_on(restartable_redis, process_settings)
+    api, gateway = start_api(settings), start_gateway(settings)
+    rest = rest_for(api)
+    rest.register("RR-1")
+    link = proxies(gateway)
+    client = DroneEventsClient(link.url, tokens["viewer"], all_drones=True, reconnection_delay=0.05)
+    handled = HandledRecorder(client)
+    client.connect()
+    start = handled.start(client.last_event_id)
+    rest.toggle_stream("RR-1")
+    wait_until(lambda: len(handled.ids) >= 2, message="the first change")
+
+    restartable_redis.process.kill()  # a crash; its append-only file keeps every event
+    restartable_redis.process.wait()
+    restartable_redis.start()
+    began = time.monotonic()
+    link.cut()  # the client resumes right now, on the gateway's pooled connections
+    wait_until(lambda: rest.toggle_stream("RR-1").status_code == 200, timeout=30)
+    ids = wait_for_all([(lambda: handled.ids, lambda: start)], settings, timeout=30)
+    recovered_in = time.monotonic() - began
+
+    print("redis restart:", tally(after(ids, start), handled.ids), f"{recovered_in:.1f}s")
+    assert tally(after(ids, start), handled.ids) == CLEAN
+    assert handled.resyncs == []  # recovered: nothing to reload
+    client.disconnect()
+
+
+def test_a_client_that_resumes_while_redis_is_down_retries_until_subscribed(
+    restartable_redis, process_settings, start_api, start_gateway, rest_for, tokens, proxies
+):
+    settings = _settings_on(restartable_redis, process_settings)
+    api, gateway = start_api(settings), start_gateway(settings)
+    rest = rest_for(api)
+    rest.register("RD-1")
+    link = proxies(gateway)
+    client = DroneEventsClient(link.url, tokens["viewer"], all_drones=True, reconnection_delay=0.05)
+    handled = HandledRecorder(client)
+    client.connect()
+    start = handled.start(client.last_event_id)
+
+    restartable_redis.stop()
+    link.cut()  # resumes while Redis is down: the gateway answers "unavailable"
+    wait_until(
+        lambda: any(s == "retrying" for s, _ in handled.states),
+        timeout=30,
+        message=f"the client says it retries ({handled.states})",
+    )
+    restartable_redis.start()
+    wait_until(lambda: handled.states[-1][0] == "subscribed", timeout=60, message="subscribed")
+    assert rest.toggle_stream("RD-1").status_code == 200  # made after it resubscribed
+    ids = wait_for_all([(lambda: handled.ids, lambda: start)], settings, timeout=30)
+
+    assert tally(after(ids, start), handled.ids) == CLEAN
+    assert client.state.value == "subscribed"
+    client.disconnect()
+
+
+def _subscribe(client, payload: dict, timeout: float = 30) -> dict:
+    """Subscribe, retrying refusals (``unavailable`` while the history is rebuilt)."""
+    answers: list[dict] = []
+
+    def answered():
+        answers.append(client.call("subscribe", payload, timeout=15))
+        return answers[-1]["ok"]
+
+    wait_until(answered, timeout=timeout, interval=0.2, message=f"subscribed ({answers[-3:]})")
+    return answers[-1]
+
+
+def _fleet(rest) -> dict[str, dict]:
+    response = rest.call("GET", "/drones?page_size=100")
+    assert response.status_code == 200
+    return {d["deviceSerialNumber"]: d for d in response.json()}
+
+
+def _by_serial(snapshot) -> dict[str, dict]:
+    return {d["deviceSerialNumber"]: d for d in snapshot}
+
+
+@pytest.mark.parametrize("loss", ["restarted empty", "restarted from an older copy"])
+def test_redis_losing_history_is_never_a_silent_gap(
+    loss, restartable_redis, process_settings, start_api, start_gateway, rest_for, connect
+):
+    settings = _settings_on(restartable_redis, process_settings)
+    api = start_api(settings)
+    kept, restarted = start_gateway(settings), start_gateway(settings)
+    rest = rest_for(api)
+    for serial in SERIALS:
+        rest.register(serial)
+    rest.call("POST", "/system/broadcast", {"message": "before", "level": "info"})
+    for _ in range(2):
+        rest.toggle_stream(SERIALS[0])
+    # Two clients see everything so far, then go away; a third stays on the kept gateway.
+    away = {}
+    for name, gateway in (("kept", kept), ("restarted", restarted)):
+        client = connect(gateway)
+        client.call("subscribe", {"all": True, "since": "0-0"})
+        wait_until(lambda c=client: len(c.drone_events()) >= len(SERIALS) + 4)
+        away[name] = client.drone_events()[-1]["id"]
+        client.close()
+    staying = connect(kept)
+    staying.call("subscribe", {"all": True})
+
+    copy = restartable_redis.workdir.parent / "redis-copy"
+    if loss == "restarted from an older copy":
+        restartable_redis.stop()  # its files, as a backup taken now would hold them
+        shutil.copytree(restartable_redis.workdir, copy)
+        restartable_redis.start()
+    rest.toggle_stream(SERIALS[1])  # changes Redis will lose
+    rest.toggle_stream(SERIALS[2])
+    wait_until(lambda: len(staying.drone_events()) >= 4, message="the changes to be lost")
+    restartable_redis.stop()
+    shutil.rmtree(restartable_redis.workdir)
+    if loss == "restarted from an older copy":
+        shutil.copytree(copy, restartable_redis.workdir)
+    restartable_redis.start()
+    restarted.stop()
+    restarted = start_gateway(settings)
+
+    # The kept gateway's clients are sent to resume.
+    wait_until(lambda: staying.of("reconnect_elsewhere"), timeout=30, message="sent away")
+    assert staying.of("reconnect_elsewhere")[0] == {"reason": "history lost"}
+    rest.toggle_stream(SERIALS[3])  # a change after the loss
+    fleet = _fleet(rest)
+
+    for name, gateway in (("kept", kept), ("restarted", restarted)):
+        back = connect(gateway)
+        answer = _subscribe(back, {"all": True, "since": away[name], "snapshot": True})
+        got = {s: d["version"] for s, d in _by_serial(answer["snapshot"]).items()}
+        assert answer["recovered"] is False, f"{name}: a gap passed for recovered"
+        assert got == {s: d["version"] for s, d in fleet.items()}, name
+        assert _by_serial(answer["snapshot"]) == fleet
+        fresh = connect(gateway)
+        assert _by_serial(_subscribe(fresh, {"all": True, "snapshot": True})["snapshot"]) == fleet
+
+    # The kept gateway's live relay goes on in the new history: each new event once.
+    live = connect(kept)
+    position = _subscribe(live, {"all": True})["position"]
+    rest.toggle_stream(SERIALS[0])
+    rest.call("POST", "/system/broadcast", {"message": "after", "level": "info"})
+    ids = wait_for_all(
+        [
+            (
+                lambda: [e["id"] for _, e in live.received if isinstance(e, dict) and "id" in e],
+                lambda: position,
+            )
+        ],
+        settings,
+    )
+    received = [e["id"] for _, e in live.received if isinstance(e, dict) and "id" in e]
+    assert tally(after(ids, position), received) == CLEAN
+    assert len(after(ids, position)) == 3  # drone.updated, drone.stream.status, the broadcast
