@@ -247,9 +247,6 @@ def test_redis_losing_history_is_never_a_silent_gap(
     restarted.stop()
     restarted = start_gateway(settings)
 
-    # The kept gateway's clients are sent to resume.
-    wait_until(lambda: staying.of("reconnect_elsewhere"), timeout=30, message="sent away")
-    assert staying.of("reconnect_elsewhere")[0] == {"reason": "history lost"}
     rest.toggle_stream(SERIALS[3])  # a change after the loss
     fleet = _fleet(rest)
 
@@ -262,6 +259,10 @@ def test_redis_losing_history_is_never_a_silent_gap(
         assert _by_serial(answer["snapshot"]) == fleet
         fresh = connect(gateway)
         assert _by_serial(_subscribe(fresh, {"all": True, "snapshot": True})["snapshot"]) == fleet
+
+    # The kept gateway's clients were sent to resume.
+    wait_until(lambda: staying.of("reconnect_elsewhere"), timeout=30, message="sent away")
+    assert staying.of("reconnect_elsewhere")[0] == {"reason": "history lost"}
 
     # The kept gateway's live relay goes on in the new history: each new event once.
     live = connect(kept)
