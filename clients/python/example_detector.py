@@ -37,10 +37,10 @@ class Detector:
         self.ai_enabled = False
         self.classes: list[str] = []
 
-    def newer(self, event) -> bool:
-        """Whether a change event is newer than the state (docs/clients.md, "The client's
-        algorithm"): a replayed or reordered older version must not undo a newer one."""
-        if event.version is None or event.version <= self.version:
+    def current(self, event) -> bool:
+        """Whether a change event is not older than the state: an older version (already
+        applied) must not undo a newer one."""
+        if event.version is None or event.version < self.version:
             return False
         self.version = event.version
         return True
@@ -95,19 +95,33 @@ def main() -> int:
         for serial, detector in detectors.items():
             detector.load(current.get(serial, {}))
 
-    # Each change carries the whole drone (``event.full``): a newer version replaces the
-    # state, an older one (already applied) is ignored.
-    @client.on_event
-    def change(event):
-        detector = detectors.get(event.drone_serial or "")
-        if detector is None or event.event == "drone.incident.detected":
-            return
-        if event.event == "drone.deleted":
-            if event.version is not None and event.version >= detector.version:
-                print(f"[{detector.serial}] drone deleted: stop everything")
-                detector.load({})
-        elif event.full is not None and detector.newer(event):
-            detector.load(event.full)
+    # Each handler applies a change only if it is not older than the state (docs/clients.md,
+    # "The client's algorithm"): the events of one change share its version.
+    @client.on_stream_status
+    def stream(serial, stream_is_on, event):
+        if detectors[serial].current(event):
+            detectors[serial].set_stream(stream_is_on, (event.full or {}).get("streamUrl"))
+
+    @client.on_ai_detection
+    def ai(serial, enabled, event):
+        if detectors[serial].current(event):
+            detectors[serial].set_ai(enabled)
+
+    @client.on_detection_classes
+    def classes(serial, classes, added, removed, event):
+        if detectors[serial].current(event):
+            detectors[serial].set_classes(classes)
+
+    @client.on_created
+    def created(serial, drone, event):
+        if detectors[serial].current(event):
+            detectors[serial].load(drone)
+
+    @client.on_deleted
+    def deleted(serial, drone, event):
+        if detectors[serial].current(event):
+            print(f"[{serial}] drone deleted: stop everything")
+            detectors[serial].load({})
 
     @client.on_state
     def state(state, detail):
