@@ -60,3 +60,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python warnings (e.g. gevent's about the order of imports) as JSON lines too.
+    logging.captureWarnings(True)

@@ -113,6 +113,9 @@ class Settings:
 
     app_env: str = "development"
     log_level: str = "INFO"
+    # Lines about refused requests (4xx, malformed HTTP) each process writes per minute;
+    # the rest are counted and the count is logged with the next line written.
+    log_refused_per_minute: int = 300
     var_dir: Path = Path("var")
 
     # Storage and messaging
@@ -127,7 +130,12 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 5000
     api_workers: int = 1
-    api_threads: int = 16
+    # gevent worker: one greenlet per connection, not a thread, so idle or slow sockets
+    # cost memory, not workers; these bound what a client can make a worker hold or wait.
+    api_worker_connections: int = 1000
+    api_header_timeout_seconds: int = 5
+    api_body_timeout_seconds: int = 10
+    api_max_json_depth: int = 32
     max_body_bytes: int = 64 * 1024
     outbox_poll_seconds: float = 0.5
 
@@ -147,6 +155,9 @@ class Settings:
     gateway_socket_send_buffer_bytes: int = 256 * 1024
     gateway_skip_in_flight_bytes: int = 16 * 1024
     gateway_replay_cache_bytes: int = 64 * 1024 * 1024
+    # Where browsers reach the REST API, told to the dashboard. None: the page's own
+    # origin in production (an edge proxy serves both), its host with API_PORT in development.
+    api_public_url: str | None = None
 
     # Security
     jwt_secret: str | None = None
@@ -177,6 +188,7 @@ class Settings:
         values = dict(
             app_env=_choice(env, "APP_ENV", "development", APP_ENVS),
             log_level=_read(env, "LOG_LEVEL", "INFO").upper(),
+            log_refused_per_minute=_int(env, "LOG_REFUSED_PER_MINUTE", 300, minimum=1),
             var_dir=Path(_read(env, "VAR_DIR", "var")),
             mongodb_uri=_secret(env, "MONGODB_URI"),
             mongodb_db=_read(env, "MONGODB_DB", "drones"),
@@ -189,7 +201,10 @@ class Settings:
             api_host=_read(env, "API_HOST", "127.0.0.1"),
             api_port=_int(env, "API_PORT", 5000, minimum=1),
             api_workers=_int(env, "API_WORKERS", 1, minimum=1),
-            api_threads=_int(env, "API_THREADS", 16, minimum=1),
+            api_worker_connections=_int(env, "API_WORKER_CONNECTIONS", 1000, minimum=1),
+            api_header_timeout_seconds=_int(env, "API_HEADER_TIMEOUT_SECONDS", 5, minimum=1),
+            api_body_timeout_seconds=_int(env, "API_BODY_TIMEOUT_SECONDS", 10, minimum=1),
+            api_max_json_depth=_int(env, "API_MAX_JSON_DEPTH", 32, minimum=2),
             max_body_bytes=_int(env, "API_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.5),
             gateway_host=_read(env, "GATEWAY_HOST", "127.0.0.1"),
@@ -219,6 +234,7 @@ class Settings:
             gateway_replay_cache_bytes=_int(
                 env, "GATEWAY_REPLAY_CACHE_BYTES", 64 * 1024 * 1024, minimum=0
             ),
+            api_public_url=_read(env, "API_PUBLIC_URL"),
             jwt_secret=_secret(env, "JWT_SECRET"),
             jwt_public_key=_secret(env, "JWT_PUBLIC_KEY"),
             jwt_jwks_file=Path(jwks) if jwks else None,

@@ -36,6 +36,7 @@ def main() -> None:
                 f"  API            {api}/api/v1",
                 f"  API docs       {api}/api/v1/docs",
                 f"  Gateway        {gateway}  (Socket.IO path /ws/events)",
+                f"  Dashboard      {gateway}/dashboard  (sign in with a dev token)",
                 f"  Test page      {gateway}/",
                 f"  Redis          {env['REDIS_URL']}"
                 + ("  (private, files in var/redis)" if "redis" in processes else ""),

@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import logging
 
-import redis
 from flask import Flask
 
 from shared.proxies import trust_proxies
@@ -25,8 +24,13 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
 
     ``start_relay=False`` leaves the outbox relay thread stopped (tests drive it by hand).
     """
+    # Here, not at the top: the server's master imports this package before its gevent
+    # workers patch the standard library, and redis takes names from ssl at import.
+    import redis
+
     from services.api import docs, health
     from services.api.auth import init_auth
+    from services.api.bodies import init_body_limits
     from services.api.drones import schemas as drone_schemas
     from services.api.drones.repository import LIVE, DroneRepository
     from services.api.drones.routes import blp as drones_blp
@@ -36,6 +40,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     from services.api.history import HistoryKeeper
     from services.api.middleware import init_middleware
     from services.api.outbox import OutboxRelay, Publisher
+    from services.api.refusals import RefusalLog
     from services.api.storage import Storage
     from services.api.system.routes import blp as system_blp
     from services.api.system.service import BroadcastService
@@ -66,9 +71,17 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     ext = create_extensions()
     app.extensions["api_extensions"] = ext
 
-    init_middleware(app, ext.metrics, docs_prefix=f"{docs.API_PREFIX}/{docs.DOCS_PATH}")
+    refusal_log = RefusalLog(
+        logging.getLogger("services.api.access"), settings.log_refused_per_minute
+    )
+    app.extensions["refusal_log"] = refusal_log  # the server's worker logs through it too
+    init_middleware(
+        app, ext.metrics, docs_prefix=f"{docs.API_PREFIX}/{docs.DOCS_PATH}", refusal_log=refusal_log
+    )
     init_auth(app, verifier)  # before the limiter: limits are keyed on the verified subject
     ext.limiter.init_app(app)
+    # After both: a body is read only for an authenticated caller within its rate.
+    init_body_limits(app, settings.api_body_timeout_seconds, settings.api_max_json_depth)
     ext.cors.init_app(
         app,
         resources={r"/api/*": {"origins": list(settings.allowed_origins)}},

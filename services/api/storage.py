@@ -46,7 +46,7 @@ class Storage:
         self.db_name = settings.mongodb_db
         self._clients: list[Any] = []
         self._clients_lock = threading.Lock()
-        self._local = threading.local()
+        self._thread_clients: dict[int, Any] = {}
         if uri is None:
             self.kind = "embedded"
             path = settings.var_dir / "db"
@@ -75,11 +75,14 @@ class Storage:
 
     def database(self):
         """The database, through this thread's client (one shared client unless embedded)."""
-        client = getattr(self._local, "client", None)
+        # Keyed on the OS thread, not ``threading.local``: under the gevent worker that is
+        # per greenlet (a client per connection, never closed); greenlets share one thread.
+        thread = threading.get_native_id()
+        client = self._thread_clients.get(thread)
         if client is None:
             client = self._connect()
-            self._local.client = client
             with self._clients_lock:
+                self._thread_clients[thread] = client
                 self._clients.append(client)
         return client[self.db_name]
 
@@ -97,6 +100,7 @@ class Storage:
     def close(self) -> None:
         with self._clients_lock:
             clients, self._clients = self._clients, []
+            self._thread_clients.clear()
         if self.kind == "mongomock":
             return  # the in-memory store outlives an app, like a server would
         for client in dict.fromkeys(clients):

@@ -1,8 +1,10 @@
-"""Plain HTTP routes of the gateway: the test page, health, readiness, metrics, dev tokens."""
+"""Plain HTTP routes of the gateway: the test page, the dashboard, health, readiness,
+metrics, dev tokens."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +23,27 @@ def _gateway():
 def test_page():
     """The interactive test client page."""
     return send_from_directory(current_app.static_folder, "index.html")
+
+
+@bp.get("/dashboard")
+def dashboard():
+    """The live fleet dashboard (static files under /static/dashboard/)."""
+    return send_from_directory(current_app.static_folder, "dashboard/index.html")
+
+
+@bp.get("/dashboard/config.json")
+def dashboard_config():
+    """Where the dashboard's REST calls go, and whether development tokens may exist."""
+    settings = _gateway().settings
+    if settings.api_public_url:
+        api_url = settings.api_public_url.rstrip("/")
+    elif settings.is_production:
+        api_url = ""  # the page's own origin: an edge proxy serves /api/ beside the gateway
+    else:
+        host = urlsplit(request.host_url).hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address
+        api_url = f"{request.scheme}://{host}:{settings.api_port}"
+    return jsonify(apiUrl=api_url, development=not settings.is_production)
 
 
 @bp.get("/healthz")

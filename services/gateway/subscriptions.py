@@ -16,7 +16,7 @@ from shared.contract import (
     CODE_FORBIDDEN,
     WHEN_BEHIND_REPLAY,
     WHEN_BEHIND_SKIP,
-    is_valid_serial,
+    serial_problem,
 )
 from shared.eventlog import parse_stream_id
 
@@ -126,6 +126,7 @@ def _targets(key: str, value: object, max_serials: int) -> set[str]:
 
 
 def _serial(value: object) -> str:
-    if not is_valid_serial(value):
-        raise InvalidRequest("a serial is 1-64 characters of A-Z a-z 0-9 _ . : -")
+    problem = serial_problem(value)
+    if problem:
+        raise InvalidRequest(problem)
     return value

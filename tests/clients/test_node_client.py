@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-
-from tests.clients.conftest import ROOT, NodeProcess
 
 # Each subscription shape, the drones registered, and the creations it must receive.
 SHAPES = {
@@ -43,19 +39,3 @@ def test_official_client_is_refused_without_a_valid_token(stack, node_client):
     node = node_client(stack.gateway.url, "forged", {"all": True})
     [refusal] = node.wait_for("connect_error")
     assert "unauthorized" in refusal["message"]
-
-
-def test_the_js_example_follows_events(stack, tokens, node_modules, tmp_path):
-    # The example imports "socket.io-client": run a copy next to the tests' node_modules.
-    shutil.copy(ROOT / "clients" / "js" / "example.mjs", tmp_path / "example.mjs")
-    (tmp_path / "node_modules").symlink_to(node_modules)
-    env = {"GATEWAY_URL": stack.gateway.url, "TOKEN": tokens["detector"], "DRONE_SERIALS": "JSX"}
-    example = NodeProcess([str(tmp_path / "example.mjs")], env)
-    try:
-        example.wait_for_line("subscribed as")
-        stack.register("JSX")
-        stack.set_stream("JSX", True)
-        example.wait_for_line("JSX: stream on")
-    finally:
-        example.stop()
-    assert any(line.startswith("drone.created JSX v1 (") for line in example.lines)

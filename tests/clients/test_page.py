@@ -66,6 +66,13 @@ def test_page_script_never_renders_as_html():
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
 
 
+def test_page_runs_on_the_client_library():
+    # The page's connection logic is the library's (clients/js), not a copy of its own.
+    script = (STATIC / "app.js").read_text()
+    assert 'from "/static/lib/drone-events.js"' in script
+    assert "socket.emit(" not in script and "io(" not in script
+
+
 def test_vendored_browser_client_is_the_pinned_package(node_modules):
     vendored = STATIC / "vendor" / "socket.io.min.js"
     package = node_modules / "socket.io-client" / "dist" / "socket.io.min.js"
