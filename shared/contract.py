@@ -105,6 +105,7 @@ SIO_SYSTEM_BROADCAST = "system:broadcast"
 SIO_REFRESHED = "refreshed"
 SIO_RECONNECT = "reconnect_elsewhere"
 SIO_MISSED = "missed"  # a client that skips when behind: the events it did not get live
+RECONNECT_HISTORY_LOST = "history lost"  # ``reconnect_elsewhere``'s reason after a new epoch
 
 # Events the client emits.
 SIO_SUBSCRIBE = "subscribe"
@@ -119,6 +120,14 @@ WHEN_BEHIND_REPLAY = "replay"
 WHEN_BEHIND_SKIP = "skip"
 
 ROOM_ALL = "all"
+# Every subscribed client that is live: broadcasts go here, so a connection gets none before
+# its first subscribe is answered, nor while it is served from the log.
+ROOM_BROADCASTS = "system:broadcasts"
+
+# The codes of refusing answers (``{"ok": false, "code", "error", "retryAfter"?}``).
+CODE_BAD_REQUEST = "bad_request"  # fix the payload; do not retry
+CODE_FORBIDDEN = "forbidden"  # the token may not do that; do not retry
+CODE_UNAVAILABLE = "unavailable"  # temporary: retry after ``retryAfter`` seconds, with backoff
 
 
 def drone_room(serial: str) -> str:

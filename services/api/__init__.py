@@ -32,11 +32,12 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     from services.api.auth import init_auth
     from services.api.bodies import init_body_limits
     from services.api.drones import schemas as drone_schemas
-    from services.api.drones.repository import DroneRepository
+    from services.api.drones.repository import LIVE, DroneRepository
     from services.api.drones.routes import blp as drones_blp
-    from services.api.drones.service import DroneService
+    from services.api.drones.service import DroneService, drone_json
     from services.api.errors import register_error_handlers
     from services.api.extensions import client_ip, create_extensions, subject_or_ip
+    from services.api.history import HistoryKeeper
     from services.api.middleware import init_middleware
     from services.api.outbox import OutboxRelay, Publisher
     from services.api.refusals import RefusalLog
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     from services.api.system.service import BroadcastService
     from shared.auth import TokenVerifier
     from shared.eventlog import EventLog
+    from shared.events import dumps
 
     settings = settings or Settings.from_env()
     verifier = TokenVerifier(settings)  # refuses production without a real key
@@ -105,8 +107,14 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     drones = storage.collection("drones")
     incidents = storage.collection("incidents")
     broadcasts = storage.collection("broadcasts")
-    publisher = Publisher(event_log, incidents, storage.lock, ext.metrics)
     repository = DroneRepository(drones, incidents, storage.lock)
+    history = HistoryKeeper(
+        event_log,
+        storage.collection("eventlog"),
+        lambda: ((doc["deviceSerialNumber"], dumps(drone_json(doc))) for doc in drones.find(LIVE)),
+        storage.lock,
+    )
+    publisher = Publisher(event_log, incidents, storage.lock, ext.metrics, history)
     repository.ensure_indexes()
     relay = OutboxRelay(publisher, [drones, broadcasts], settings.outbox_poll_seconds, ext.metrics)
 
