@@ -59,7 +59,7 @@ def direct_toggle(collection, event_log, serial: str) -> None:
             name, data, timestamp=utc_now_iso(), serial=serial, version=doc["version"]
         )
         events.append(PendingEvent(body, contract.drone_channels(serial, name), serial))
-    event_log.append(str(doc["_id"]), doc["version"], events)
+    event_log.append(str(doc["_id"]), doc["version"], events, epoch=event_log.ensure_epoch())
 
 
 def measure(settings: Settings, writes: int) -> dict[str, dict[str, float]]:

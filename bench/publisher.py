@@ -79,6 +79,7 @@ class BodyFactory:
 def eventlog_sender(client: redis.Redis, key_prefix: str, run: int) -> Callable:
     """A ``send(batch)`` that appends ``[(serial, body), ...]`` to the event log in one call."""
     log = EventLog(client, key_prefix)
+    epoch = log.ensure_epoch()  # the benchmark runs no API to keep the history's epoch
     origin = f"bench-{run}-{os.getpid()}"
     channels = {}
     counter = iter(range(1, 1 << 62))
@@ -89,7 +90,7 @@ def eventlog_sender(client: redis.Redis, key_prefix: str, run: int) -> Callable:
             if serial not in channels:
                 channels[serial] = drone_channels(serial, DRONE_UPDATED)
             events.append(PendingEvent(body, channels[serial], serial))
-        log.append(origin, next(counter), events)
+        log.append(origin, next(counter), events, epoch=epoch)
 
     return send
 

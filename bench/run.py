@@ -46,6 +46,7 @@ from bench.procs import (
 from bench.publisher import eventlog_sender, publish, pubsub_sender
 from bench.rest_writer import register, write
 from shared.auth import mint_token
+from shared.settings import Settings
 from tests.support.redis_server import RedisServer
 
 SECRET = "bench-secret-" + "s" * 40
@@ -488,7 +489,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     )
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
-    modes = (args.modes or "eventlet").split(",")
+    modes = (args.modes or Settings().gateway_async_mode).split(",")
     if any(m not in MODES for m in modes):
         parser.error(f"modes must be among {', '.join(MODES)}")
     if any(name not in SCENARIOS for name in args.scenarios.split(",")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import secrets
 import threading
 import time
@@ -31,10 +32,16 @@ PERMISSIONS = {
     "events:subscribe": {"admin", "operator", "detector", "viewer"},
 }
 
+# Permissions whose effect reaches every drone's clients: a token limited to some drones
+# cannot have them, whatever its role (a broadcast is shown to every client).
+FLEET_WIDE = frozenset({"system:broadcast"})
+
 DEV_SECRET_PREFIX = "dev-"
 DEV_SECRET_FILE = "dev-jwt-secret"
 DEV_TOKENS_FILE = "dev-tokens.json"
 ASYMMETRIC_PREFIXES = ("RS", "ES", "PS", "EdDSA")
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 80
 
 
 class AuthError(Exception):
@@ -68,6 +75,11 @@ class Principal:
         """Raise :class:`Forbidden` unless this caller may do ``permission`` (on ``serial``)."""
         if not self.can(permission):
             raise Forbidden(f"role '{self.role}' may not {permission.replace(':', ' ')}")
+        if permission in FLEET_WIDE and not self.all_drones:
+            raise Forbidden(
+                f"{permission.replace(':', ' ')} reaches every client: it needs a token for "
+                'every drone (drones "*"), not one limited to some drones'
+            )
         if serial is not None and not self.can_see(serial):
             raise Forbidden(f"this token does not cover drone '{serial}'")
 
@@ -107,11 +119,66 @@ def check_production_keys(settings: Settings) -> None:
         raise SettingsError(
             "APP_ENV=production needs JWT_SECRET(_FILE), JWT_PUBLIC_KEY(_FILE) or JWT_JWKS_FILE"
         )
-    secret = settings.jwt_secret
-    if secret is not None and (secret.startswith(DEV_SECRET_PREFIX) or len(secret) < 32):
-        raise SettingsError(
-            "JWT_SECRET must be at least 32 characters and not a development secret"
-        )
+    problem = secret_weakness(settings.jwt_secret) if settings.jwt_secret else None
+    if problem:
+        raise SettingsError(f"JWT_SECRET {problem}; make one with: {STRONG_SECRET_HINT}")
+
+
+STRONG_SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def estimated_secret_bits(secret: str) -> float:
+    """A rough upper estimate of the entropy of ``secret``, in bits: the Shannon entropy of
+    its characters' frequencies times the length of its shortest repeating unit. "a"*32 is
+    0, "ab"*24 is 2, a random 32-character hex string about 120. It catches repetition and
+    tiny alphabets, not dictionary words: generate secrets, never type them."""
+    unit = _repeating_unit(secret)
+    counts = {char: unit.count(char) for char in set(unit)}
+    size = len(unit)
+    return max(0.0, -size * sum(n / size * math.log2(n / size) for n in counts.values()))
+
+
+def _repeating_unit(text: str) -> str:
+    for period in range(1, len(text) // 2 + 1):
+        if len(text) % period == 0 and text[:period] * (len(text) // period) == text:
+            return text[:period]
+    return text
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why production refuses ``secret`` as an HS secret, or None."""
+    if secret.startswith(DEV_SECRET_PREFIX):
+        return "is a development secret"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"must be at least {MIN_SECRET_LENGTH} characters"
+    bits = estimated_secret_bits(secret)
+    if bits < MIN_SECRET_BITS:
+        return f"has too little entropy (about {bits:.0f} bits, at least {MIN_SECRET_BITS} needed)"
+    return None
+
+
+def check_keys(settings: Settings) -> None:
+    """Everything :class:`TokenVerifier` would refuse, checked before serving (the server's
+    master process: a refusal exits 2 with one line instead of failing each worker)."""
+    check_production_keys(settings)
+    if settings.jwt_jwks_file or settings.jwt_public_key:
+        symmetric = _symmetric(settings.jwt_algorithms)
+        if symmetric:
+            raise SettingsError(
+                "JWT_ALGORITHMS must list only asymmetric algorithms (RS*, ES*, PS*, EdDSA) "
+                f"with JWT_PUBLIC_KEY or JWT_JWKS_FILE, not {', '.join(symmetric)}"
+            )
+    if settings.jwt_jwks_file:
+        try:
+            jwt.PyJWKSet.from_json(settings.jwt_jwks_file.read_text())
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            raise SettingsError(
+                f"JWT_JWKS_FILE: cannot load {settings.jwt_jwks_file}: {exc}"
+            ) from None
+
+
+def _symmetric(algorithms) -> list[str]:
+    return [a for a in algorithms if not a.startswith(ASYMMETRIC_PREFIXES)]
 
 
 class TokenVerifier:
@@ -126,7 +193,7 @@ class TokenVerifier:
     CACHE_SIZE = 4096
 
     def __init__(self, settings: Settings, clock=time.time):
-        check_production_keys(settings)
+        check_keys(settings)
         self._clock = clock
         self._verified: dict[str, Principal] = {}
         self._verified_lock = threading.Lock()
@@ -135,15 +202,8 @@ class TokenVerifier:
         self._audience = settings.jwt_audience
         self._jwks = None
         self._key = None
-        if settings.jwt_jwks_file or settings.jwt_public_key:
-            # A public key verifies only asymmetric signatures; with HS* in the list a
-            # public key would be misused as an HMAC secret (or every check would fail).
-            symmetric = [a for a in self._algorithms if not a.startswith(ASYMMETRIC_PREFIXES)]
-            if symmetric:
-                raise SettingsError(
-                    "JWT_ALGORITHMS must list only asymmetric algorithms (RS*, ES*, PS*, EdDSA) "
-                    f"with JWT_PUBLIC_KEY or JWT_JWKS_FILE, not {', '.join(symmetric)}"
-                )
+        # check_keys: a public key verifies only asymmetric signatures; with HS* in the list
+        # a public key would be misused as an HMAC secret (or every check would fail).
         if settings.jwt_jwks_file:
             self._jwks = jwt.PyJWKSet.from_json(settings.jwt_jwks_file.read_text())
         elif settings.jwt_public_key:

@@ -7,8 +7,15 @@ comes from here.
 import re
 
 # --- Drone fields -------------------------------------------------------------------
-SERIAL_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
-SERIAL_RE = re.compile(SERIAL_PATTERN)
+# As the OpenAPI document states it, reserved names left out (ECMA-262: ``$`` is the end).
+# Python's ``$`` also matches before a final newline: Python code uses ``fullmatch``.
+SERIAL_PATTERN = r"^(?![Aa][Ll][Ll]$)[A-Za-z0-9_.:-]{1,64}$"
+SERIAL_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+SERIAL_RULE = "1-64 characters of A-Z a-z 0-9 _ . : -"
+# Serials that are channel or subscription words: drone ``all`` would be published on
+# ``drone:all:*`` (every drone's channel) and ``{"droneSerial": "all"}`` would mean every
+# drone. Reserved in any case, so no drone is named like the word meaning all of them.
+RESERVED_SERIALS = frozenset({"all"})
 DEFAULT_CATEGORY = "Surveillance"
 MAX_DETECTION_CLASSES = 100
 
@@ -30,9 +37,18 @@ MAX_REPORT_MESSAGE = 200
 MAX_VERSION = 2**53 - 1
 
 
+def serial_problem(value: object) -> str | None:
+    """Why ``value`` is not a serial the contract accepts, or None when it is one."""
+    if not isinstance(value, str) or SERIAL_RE.fullmatch(value) is None:
+        return f"a serial is {SERIAL_RULE}"
+    if value.lower() in RESERVED_SERIALS:
+        return f"'{value}' is reserved (it names every drone); choose another serial"
+    return None
+
+
 def is_valid_serial(value: object) -> bool:
     """True when ``value`` is a string that the contract accepts as a serial."""
-    return isinstance(value, str) and SERIAL_RE.match(value) is not None
+    return serial_problem(value) is None
 
 
 # --- Event types --------------------------------------------------------------------
@@ -89,6 +105,7 @@ SIO_SYSTEM_BROADCAST = "system:broadcast"
 SIO_REFRESHED = "refreshed"
 SIO_RECONNECT = "reconnect_elsewhere"
 SIO_MISSED = "missed"  # a client that skips when behind: the events it did not get live
+RECONNECT_HISTORY_LOST = "history lost"  # ``reconnect_elsewhere``'s reason after a new epoch
 
 # Events the client emits.
 SIO_SUBSCRIBE = "subscribe"
@@ -103,6 +120,14 @@ WHEN_BEHIND_REPLAY = "replay"
 WHEN_BEHIND_SKIP = "skip"
 
 ROOM_ALL = "all"
+# Every subscribed client that is live: broadcasts go here, so a connection gets none before
+# its first subscribe is answered, nor while it is served from the log.
+ROOM_BROADCASTS = "system:broadcasts"
+
+# The codes of refusing answers (``{"ok": false, "code", "error", "retryAfter"?}``).
+CODE_BAD_REQUEST = "bad_request"  # fix the payload; do not retry
+CODE_FORBIDDEN = "forbidden"  # the token may not do that; do not retry
+CODE_UNAVAILABLE = "unavailable"  # temporary: retry after ``retryAfter`` seconds, with backoff
 
 
 def drone_room(serial: str) -> str:

@@ -64,3 +64,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # client sent (a token pasted in a name). Its other loggers (connections, server
     # selection) stay at the service's level.
     logging.getLogger("pymongo.command").setLevel(max(logging.INFO, root.level))
+    # Python warnings (e.g. gevent's about the order of imports) as JSON lines too.
+    logging.captureWarnings(True)

@@ -113,6 +113,9 @@ class Settings:
 
     app_env: str = "development"
     log_level: str = "INFO"
+    # Lines about refused requests (4xx, malformed HTTP) each process writes per minute;
+    # the rest are counted and the count is logged with the next line written.
+    log_refused_per_minute: int = 300
     var_dir: Path = Path("var")
 
     # Storage and messaging
@@ -127,14 +130,19 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 5000
     api_workers: int = 1
-    api_threads: int = 16
+    # gevent worker: one greenlet per connection, not a thread, so idle or slow sockets
+    # cost memory, not workers; these bound what a client can make a worker hold or wait.
+    api_worker_connections: int = 1000
+    api_header_timeout_seconds: int = 5
+    api_body_timeout_seconds: int = 10
+    api_max_json_depth: int = 32
     max_body_bytes: int = 64 * 1024
     outbox_poll_seconds: float = 0.5
 
     # Gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 5001
-    gateway_async_mode: str = "eventlet"
+    gateway_async_mode: str = "gevent"
     gateway_max_message_bytes: int = 16 * 1024
     gateway_max_subscriptions: int = 1000
     gateway_replay_batch: int = 500
@@ -184,6 +192,7 @@ class Settings:
         values = dict(
             app_env=_choice(env, "APP_ENV", "development", APP_ENVS),
             log_level=_read(env, "LOG_LEVEL", "INFO").upper(),
+            log_refused_per_minute=_int(env, "LOG_REFUSED_PER_MINUTE", 300, minimum=1),
             var_dir=Path(_read(env, "VAR_DIR", "var")),
             mongodb_uri=_secret(env, "MONGODB_URI"),
             mongodb_db=_read(env, "MONGODB_DB", "drones"),
@@ -196,12 +205,15 @@ class Settings:
             api_host=_read(env, "API_HOST", "127.0.0.1"),
             api_port=_int(env, "API_PORT", 5000, minimum=1),
             api_workers=_int(env, "API_WORKERS", 1, minimum=1),
-            api_threads=_int(env, "API_THREADS", 16, minimum=1),
+            api_worker_connections=_int(env, "API_WORKER_CONNECTIONS", 1000, minimum=1),
+            api_header_timeout_seconds=_int(env, "API_HEADER_TIMEOUT_SECONDS", 5, minimum=1),
+            api_body_timeout_seconds=_int(env, "API_BODY_TIMEOUT_SECONDS", 10, minimum=1),
+            api_max_json_depth=_int(env, "API_MAX_JSON_DEPTH", 32, minimum=2),
             max_body_bytes=_int(env, "API_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.5),
             gateway_host=_read(env, "GATEWAY_HOST", "127.0.0.1"),
             gateway_port=_int(env, "GATEWAY_PORT", 5001, minimum=1),
-            gateway_async_mode=_choice(env, "GATEWAY_ASYNC_MODE", "eventlet", ASYNC_MODES),
+            gateway_async_mode=_choice(env, "GATEWAY_ASYNC_MODE", "gevent", ASYNC_MODES),
             gateway_max_message_bytes=_int(
                 env, "GATEWAY_MAX_MESSAGE_BYTES", 16 * 1024, minimum=1024
             ),

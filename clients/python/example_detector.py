@@ -32,12 +32,22 @@ class Detector:
 
     def __init__(self, serial: str):
         self.serial = serial
+        self.version = 0  # the drone's highest version applied (0: none, or deleted)
         self.streaming = False
         self.ai_enabled = False
         self.classes: list[str] = []
 
+    def current(self, event) -> bool:
+        """Whether a change event is not older than the state: an older version (already
+        applied) must not undo a newer one."""
+        if event.version is None or event.version < self.version:
+            return False
+        self.version = event.version
+        return True
+
     def load(self, drone: dict) -> None:
         """Take over the whole state (first start, or after the gateway lost history)."""
+        self.version = drone.get("version", 0)
         self.set_stream(drone.get("streamIsOn", False), drone.get("streamUrl"))
         self.set_ai(drone.get("aiDetectionEnabled", False))
         self.set_classes(drone.get("detectionClasses", []))
@@ -80,29 +90,42 @@ def main() -> int:
 
     @client.on_resync
     def load_state(drones):
-        for drone in drones:
-            detectors[drone["deviceSerialNumber"]].load(drone)
+        # The snapshot replaces the state: a drone missing from it does not exist (now).
+        current = {drone["deviceSerialNumber"]: drone for drone in drones}
+        for serial, detector in detectors.items():
+            detector.load(current.get(serial, {}))
 
+    # Each handler applies a change only if it is not older than the state (docs/clients.md,
+    # "The client's algorithm"): the events of one change share its version.
     @client.on_stream_status
     def stream(serial, stream_is_on, event):
-        detectors[serial].set_stream(stream_is_on, (event.full or {}).get("streamUrl"))
+        if detectors[serial].current(event):
+            detectors[serial].set_stream(stream_is_on, (event.full or {}).get("streamUrl"))
 
     @client.on_ai_detection
     def ai(serial, enabled, event):
-        detectors[serial].set_ai(enabled)
+        if detectors[serial].current(event):
+            detectors[serial].set_ai(enabled)
 
     @client.on_detection_classes
     def classes(serial, classes, added, removed, event):
-        detectors[serial].set_classes(classes)
+        if detectors[serial].current(event):
+            detectors[serial].set_classes(classes)
 
     @client.on_created
     def created(serial, drone, event):
-        detectors[serial].load(drone)
+        if detectors[serial].current(event):
+            detectors[serial].load(drone)
 
     @client.on_deleted
     def deleted(serial, drone, event):
-        print(f"[{serial}] drone deleted: stop everything")
-        detectors[serial].load({})
+        if detectors[serial].current(event):
+            print(f"[{serial}] drone deleted: stop everything")
+            detectors[serial].load({})
+
+    @client.on_state
+    def state(state, detail):
+        print(f"[gateway] subscription {state.value}{': ' + detail if detail else ''}")
 
     @client.on_broadcast
     def broadcast(message, level, event):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import logging
 
-import redis
 from flask import Flask
 from pymongo.errors import PyMongoError
 
@@ -26,21 +25,29 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
 
     ``start_relay=False`` leaves the outbox relay thread stopped (tests drive it by hand).
     """
+    # Here, not at the top: the server's master imports this package before its gevent
+    # workers patch the standard library, and redis takes names from ssl at import.
+    import redis
+
     from services.api import docs, health
     from services.api.auth import init_auth
+    from services.api.bodies import init_body_limits
     from services.api.drones import schemas as drone_schemas
-    from services.api.drones.repository import DroneRepository
+    from services.api.drones.repository import LIVE, DroneRepository
     from services.api.drones.routes import blp as drones_blp
-    from services.api.drones.service import DroneService
+    from services.api.drones.service import DroneService, drone_json
     from services.api.errors import register_error_handlers
     from services.api.extensions import client_ip, create_extensions, subject_or_ip
+    from services.api.history import HistoryKeeper
     from services.api.middleware import init_middleware
     from services.api.outbox import OutboxRelay, Publisher
+    from services.api.refusals import RefusalLog
     from services.api.storage import Storage
     from services.api.system.routes import blp as system_blp
     from services.api.system.service import BroadcastService
     from shared.auth import TokenVerifier
     from shared.eventlog import EventLog
+    from shared.events import dumps
 
     settings = settings or Settings.from_env()
     verifier = TokenVerifier(settings)  # refuses production without a real key
@@ -65,9 +72,17 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     ext = create_extensions()
     app.extensions["api_extensions"] = ext
 
-    init_middleware(app, ext.metrics, docs_prefix=f"{docs.API_PREFIX}/{docs.DOCS_PATH}")
+    refusal_log = RefusalLog(
+        logging.getLogger("services.api.access"), settings.log_refused_per_minute
+    )
+    app.extensions["refusal_log"] = refusal_log  # the server's worker logs through it too
+    init_middleware(
+        app, ext.metrics, docs_prefix=f"{docs.API_PREFIX}/{docs.DOCS_PATH}", refusal_log=refusal_log
+    )
     init_auth(app, verifier)  # before the limiter: limits are keyed on the verified subject
     ext.limiter.init_app(app)
+    # After both: a body is read only for an authenticated caller within its rate.
+    init_body_limits(app, settings.api_body_timeout_seconds, settings.api_max_json_depth)
     ext.cors.init_app(
         app,
         resources={r"/api/*": {"origins": list(settings.allowed_origins)}},
@@ -93,8 +108,13 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     drones = storage.collection("drones")
     incidents = storage.collection("incidents")
     broadcasts = storage.collection("broadcasts")
-    publisher = Publisher(event_log, incidents, ext.metrics)
     repository = DroneRepository(drones, incidents)
+    history = HistoryKeeper(
+        event_log,
+        storage.collection("eventlog"),
+        lambda: ((doc["deviceSerialNumber"], dumps(drone_json(doc))) for doc in drones.find(LIVE)),
+    )
+    publisher = Publisher(event_log, incidents, ext.metrics, history)
     try:
         repository.ensure_indexes()
     except PyMongoError as exc:  # the database is down: start anyway, not ready until it is up

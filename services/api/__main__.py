@@ -1,6 +1,6 @@
 """``python -m services.api``: the production server (gunicorn) and token helpers.
 
-python -m services.api                       # serve (gunicorn, gthread workers)
+python -m services.api                       # serve (gunicorn, gevent workers)
 python -m services.api mint-token --role operator --drones A,B [--ttl 3600] [--subject x]
 python -m services.api dev-tokens            # var/dev-tokens.json, one token per role
 """
@@ -25,6 +25,12 @@ def serve(settings: Settings) -> None:
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
 
+    from services.api.worker import (
+        MAX_HEADER_FIELD_BYTES,
+        MAX_HEADER_FIELDS,
+        MAX_REQUEST_LINE_BYTES,
+    )
+
     class JsonGunicornLogger(Logger):
         """gunicorn's own lines go through the JSON root handler; no access log (the app
         writes one JSON line per request, with its request id)."""
@@ -39,9 +45,9 @@ def serve(settings: Settings) -> None:
         def access(self, resp, req, environ, request_time):
             return None
 
-    from shared.auth import check_production_keys
+    from shared.auth import check_keys
 
-    check_production_keys(settings)  # fail in the master, before forking workers
+    check_keys(settings)  # fail in the master with one line, before forking workers
     metrics_dir = _share_metrics_between_workers(settings) if settings.api_workers > 1 else None
 
     class Server(BaseApplication):
@@ -49,11 +55,17 @@ def serve(settings: Settings) -> None:
             options = {
                 "bind": f"{settings.api_host}:{settings.api_port}",
                 "workers": settings.api_workers,
-                "worker_class": "gthread",
-                "threads": settings.api_threads,
+                # gevent: a slow or idle socket holds a greenlet, not a thread (worker.py).
+                "worker_class": "services.api.worker.ApiWorker",
+                "worker_connections": settings.api_worker_connections,
                 "graceful_timeout": settings.shutdown_grace_seconds,
                 "timeout": 60,
-                "keepalive": 5,
+                # The gevent worker's deadline for a request's line and headers, from the
+                # connection or the previous request; also how long an idle one is kept.
+                "keepalive": settings.api_header_timeout_seconds,
+                "limit_request_line": MAX_REQUEST_LINE_BYTES,
+                "limit_request_fields": MAX_HEADER_FIELDS,
+                "limit_request_field_size": MAX_HEADER_FIELD_BYTES,
                 "loglevel": settings.log_level.lower(),
                 "logger_class": JsonGunicornLogger,
                 "control_socket_disable": True,  # one fixed path would clash between instances

@@ -1,6 +1,8 @@
 """Prometheus metrics of one app, in a registry of its own (so tests can build many apps).
 
-Labels are bounded: the route template (``/api/v1/drones/<serial>``), never the serial.
+Labels are bounded: every value comes from a fixed set (:func:`method_label`,
+:func:`status_label`, the route templates of the app such as ``/api/v1/drones/<serial>``,
+never the serial), so nothing a client sends adds a series.
 
 Under gunicorn with several workers each worker counts its own requests, and a scrape
 reaches one of them: the server then runs prometheus-client's multiprocess mode
@@ -17,6 +19,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def method_label(method: str) -> str:
+    """The method, or ``other`` for any method the API does not serve."""
+    return method if method in METHODS else OTHER
+
+
+def status_label(status: int) -> str:
+    """The status code: the API only answers standard ones, but the label never trusts it."""
+    return str(status) if 100 <= status <= 599 else OTHER
 
 
 class Metrics:

@@ -11,7 +11,8 @@ import uuid
 from flask import Flask, g, request
 
 from services.api.errors import error_response
-from services.api.metrics import Metrics
+from services.api.metrics import UNMATCHED_ROUTE, Metrics, method_label, status_label
+from services.api.refusals import RefusalLog
 from shared import logs
 
 log = logging.getLogger("services.api.access")
@@ -32,8 +33,11 @@ def current_request_id() -> str | None:
     return g.get("request_id")
 
 
-def init_middleware(app: Flask, metrics: Metrics, docs_prefix: str) -> None:
-    """Install the hooks on ``app``; call before any other ``before_request``."""
+def init_middleware(
+    app: Flask, metrics: Metrics, docs_prefix: str, refusal_log: RefusalLog
+) -> None:
+    """Install the hooks on ``app``; call before any other ``before_request``. Requests
+    answered 4xx are logged through ``refusal_log`` (at a bounded rate)."""
 
     @app.before_request
     def start_request():
@@ -57,19 +61,21 @@ def init_middleware(app: Flask, metrics: Metrics, docs_prefix: str) -> None:
     def finish_request(response):
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
         _security_headers(response, docs_prefix)
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        route = request.url_rule.rule if request.url_rule else UNMATCHED_ROUTE
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, route).observe(elapsed)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "durationMs": round(elapsed * 1000, 2),
-            },
-        )
+        method = method_label(request.method)
+        metrics.requests.labels(method, route, status_label(response.status_code)).inc()
+        metrics.latency.labels(method, route).observe(elapsed)
+        fields = {
+            "method": request.method,
+            "route": route,
+            "status": response.status_code,
+            "durationMs": round(elapsed * 1000, 2),
+        }
+        if 400 <= response.status_code < 500:
+            refusal_log.log("request", **fields)
+        else:
+            log.info("request", extra=fields)
         return response
 
     @app.teardown_request

@@ -22,8 +22,9 @@ from typing import Any
 import redis
 from pymongo.errors import PyMongoError
 
+from services.api.history import HistoryKeeper
 from services.api.metrics import Metrics
-from shared.eventlog import EventLog, PendingEvent
+from shared.eventlog import EpochMismatch, EventLog, PendingEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ def left_to_relay(step: str) -> Iterator[None]:
 class Publisher:
     """Publishes the pending batches of one document; the one way events reach Redis."""
 
-    def __init__(self, event_log: EventLog, incidents, metrics: Metrics):
+    def __init__(self, event_log: EventLog, incidents, metrics: Metrics, history: HistoryKeeper):
         self.event_log = event_log
+        self.history = history
         self.incidents = incidents
         self.metrics = metrics
         self._down_until = 0.0
@@ -72,20 +74,29 @@ class Publisher:
         """Publish every pending batch of ``doc``, oldest first; False if Redis failed."""
         batches = sorted(doc.get("_outbox") or [], key=lambda b: b["seq"])
         done = 0
+        last = ""
         try:
             for batch in batches:
-                self._append(str(doc["_id"]), batch)
+                last = self._append(str(doc["_id"]), batch)
                 done = batch["seq"]
-        except redis.RedisError as exc:
+        except (redis.RedisError, EpochMismatch) as exc:
             self.metrics.publish_failures.inc()
             self._mark_down()
             log.warning("event publish failed, the relay will retry", extra={"error": str(exc)})
         if done:
             self._mark_up()
+            try:
+                # Before the batches leave the outbox: MongoDB then knows what Redis holds.
+                self.history.record(last)
+            except Exception as exc:  # noqa: BLE001 - the batches stay and are published again
+                log.warning("recording the published position failed", extra={"error": str(exc)})
+                return False
             self._remove_published(collection, doc, done)
         return done == (batches[-1]["seq"] if batches else 0)
 
-    def _append(self, origin: str, batch: dict[str, Any]) -> None:
+    def _append(self, origin: str, batch: dict[str, Any]) -> str:
+        """Append one batch in the current epoch (judged again once when Redis refuses it);
+        returns the epoch's newest id after it."""
         incident = batch.get("incident")
         if incident is not None:
             # Stored before it is announced, whether or not the request thread got to it.
@@ -97,8 +108,25 @@ class Publisher:
         state = None
         if "state" in batch:
             state = (events[0].serial, batch["state"])
-        ids = self.event_log.append(origin=origin, seq=batch["seq"], events=events, state=state)
+        for attempt in (1, 2):
+            judge = self.history.epoch_id is None or attempt == 2
+            if judge and not self.history.check():
+                raise EpochMismatch("the event history is being rebuilt")
+            try:
+                last, ids = self.event_log.append_batch(
+                    origin,
+                    batch["seq"],
+                    events,
+                    state,
+                    epoch=self.history.epoch_id,
+                    published=self.history.published,
+                )
+                break
+            except EpochMismatch:
+                if attempt == 2:
+                    raise
         self.metrics.events_published.inc(len(ids))
+        return last
 
     def _remove_published(self, collection, doc: dict[str, Any], seq: int) -> None:
         collection.update_one({"_id": doc["_id"]}, {"$pull": {"_outbox": {"seq": {"$lte": seq}}}})
@@ -138,8 +166,16 @@ class OutboxRelay:
         return self._thread is not None and self._thread.is_alive()
 
     def flush(self) -> bool:
-        """Publish everything pending now; True when nothing is left pending."""
-        ok = True
+        """Check the history's epoch, then publish everything pending now; True when nothing
+        is left pending."""
+        # A Redis that lost its history is repaired here even when nothing is written.
+        try:
+            ok = self.publisher.history.check()
+        except redis.RedisError as exc:
+            log.warning(
+                "event history unreachable, the relay will retry", extra={"error": str(exc)}
+            )
+            ok = False
         backlog = 0
         for collection in self.collections:
             docs = list(collection.find(PENDING).sort("_id", 1))

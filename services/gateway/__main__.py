@@ -4,17 +4,11 @@ This entry point is the only place that monkey-patches: eventlet or gevent must 
 standard library before anything else opens a socket or starts a thread.
 """
 
+from services.gateway.greening import monkey_patch
 from shared.settings import Settings
 
 settings = Settings.from_env()
-if settings.gateway_async_mode == "eventlet":
-    import eventlet
-
-    eventlet.monkey_patch()
-elif settings.gateway_async_mode == "gevent":
-    from gevent import monkey
-
-    monkey.patch_all()
+monkey_patch(settings.gateway_async_mode)
 
 # ruff: noqa: E402 - everything below must come after monkey-patching
 from services.gateway.server import serve

@@ -110,10 +110,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app,
         async_mode=settings.gateway_async_mode,
         path=SOCKETIO_PATH,
-        # Redis as the message queue: emits from any process (tools, other replicas)
-        # reach clients on every replica. The relay itself emits locally only.
-        message_queue=settings.redis_url,
-        channel="{" + settings.key_prefix + "}:socketio",
+        # No message queue: every replica reads the event log itself and emits only to
+        # its own clients (docs/gateway.md, "Redis: who writes and reads what").
         cors_allowed_origins=_origin_check(settings.allowed_origins),
         max_http_buffer_size=settings.gateway_max_message_bytes,
         ping_interval=settings.gateway_ping_interval,

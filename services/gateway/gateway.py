@@ -8,6 +8,8 @@ import redis
 from limits import parse as parse_limit
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from services.gateway.hub import Hub
 from services.gateway.metrics import GatewayMetrics
@@ -18,6 +20,7 @@ from shared.eventlog import EventLog
 log = logging.getLogger(__name__)
 
 RELAY_BLOCK_MS = 1000
+REDIS_RETRIES = 3  # for a command on a fresh connection, after its first attempt failed
 
 
 class Gateway:
@@ -109,12 +112,18 @@ def _redis_client(settings, **options) -> redis.Redis:
     """A client of the settings' Redis. ``single_connection_client=True`` (the relay's)
     connects at once and skips the pool: taken from the pool, every command first polls
     its connection for stray data, which under gevent is a switch to the hub and back
-    (CPU per XREAD ≈ 100-125 µs through the pool, 35-42 µs on a connection of its own)."""
+    (CPU per XREAD ≈ 100-125 µs through the pool, 35-42 µs on a connection of its own).
+
+    A command that fails on its connection (one opened before Redis restarted) is retried
+    on a fresh one, a few times with jittered backoff, before the caller sees the error:
+    a client's subscribe right after a restart is then answered, not refused."""
     return redis.Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=2,
         socket_timeout=RELAY_BLOCK_MS / 1000 + 5,
         health_check_interval=30,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), REDIS_RETRIES),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         **options,
     )
 

@@ -27,7 +27,6 @@ get, which it fetches with ``history`` at its own pace.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import threading
@@ -35,16 +34,18 @@ import time
 
 import redis
 
+from services.gateway.connection import Client
 from services.gateway.fastjson import RawJSON
 from services.gateway.recent import RecentEvents
 from services.gateway.subscriptions import (
+    Forbidden,
     InvalidRequest,
     SubscriptionRequest,
     parse,
     parse_history,
 )
 from shared import contract
-from shared.auth import AuthError, Principal, TokenVerifier
+from shared.auth import AuthError, TokenVerifier
 from shared.eventlog import EventLog, LoggedEvent, parse_stream_id
 
 log = logging.getLogger(__name__)
@@ -52,21 +53,24 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/"
 # Packets held back per write batch (see ``deliver``): bounds the wait of the first client.
 BATCH_PACKETS = 10_000
+# What a temporary refusal (``unavailable``) asks the client to wait before it retries.
+RETRY_AFTER_SECONDS = 1.0
 
 
-@dataclasses.dataclass
-class Client:
-    """One connected Socket.IO client."""
+def refused(code: str, message: str) -> dict:
+    """A refusing answer: ``code`` says whether and when to retry (docs/clients.md)."""
+    answer = {"ok": False, "code": code, "error": message}
+    if code == contract.CODE_UNAVAILABLE:
+        answer["retryAfter"] = RETRY_AFTER_SECONDS
+    return answer
 
-    sid: str
-    principal: Principal
-    subscriptions: set[str] = dataclasses.field(default_factory=set)
-    greeted: bool = False
-    # Served from the log rather than live (resuming with ``since``, or catching up):
-    # out of every room, and skipped by broadcasts, until the replay joins it.
-    replaying: bool = False
-    falling_behind: bool = False  # a catch-up is due (see ``Hub.fall_behind``)
-    skips_when_behind: bool = False  # ``whenBehind: "skip"``: skipped ahead, not replayed
+
+def _unavailable(message: str = "event history unavailable, try again") -> dict:
+    return refused(contract.CODE_UNAVAILABLE, message)
+
+
+def _not_connected() -> dict:
+    return refused(contract.CODE_BAD_REQUEST, "not connected")
 
 
 def _room(target: str) -> str:
@@ -109,18 +113,44 @@ class Hub:
         self._max_subscriptions = settings.gateway_max_subscriptions
         self._replay_batch = settings.gateway_replay_batch
         self._clients: dict[str, Client] = {}
-        self._replaying: list[str] = []  # sids of the replaying clients, for ``skip_sid``
         self._lock = threading.Lock()
         self._delivering: int | None = None  # the task inside ``deliver``, holding the lock
         self.position = "0-0"  # id of the newest event emitted live
+        self.epoch: str | None = None  # the history epoch live delivery is in
         self._live = False  # the relay has taken its starting position (``go_live``)
         self.accepting = True
 
-    def go_live(self, position: str) -> None:
+    def go_live(self, position: str, epoch: str | None = None) -> None:
         """The relay's starting position: live delivery goes on from there."""
         with self._lock:
             self.position = position
+            self.epoch = epoch
             self._live = True
+
+    def change_epoch(self, epoch: str | None, start: str | None) -> int:
+        """The relay found the history in another epoch. From none to one (this replica
+        started while Redis held no epoch) it is taken as is; otherwise the history was
+        lost: every client is told to reconnect (``reconnect_elsewhere``, reason "history
+        lost") and resumes, to learn ``recovered: false``; live delivery goes on from the
+        new epoch's start, so it neither skips nor repeats an event of the new epoch.
+        Returns how many clients were sent away."""
+        with self._lock:
+            lost, self.epoch = self.epoch is not None, epoch
+            if not lost:
+                return 0
+            if start is not None:
+                self.position = start
+            if self._recent is not None:
+                self._recent.clear()
+            sids = list(self._clients)
+        log.warning(
+            "the event history was lost (new epoch %s from %s): %d clients sent to resume",
+            epoch,
+            start,
+            len(sids),
+        )
+        self._send_away(sids, contract.RECONNECT_HISTORY_LOST)
+        return len(sids)
 
     def _wait_until_live(self, timeout: float = 5.0) -> bool:
         # A subscribe answered before the relay takes its position would join at a position
@@ -168,7 +198,6 @@ class Hub:
         """Forget a client; python-socketio has already removed it from its rooms."""
         client = self._clients.pop(sid, None)
         if client:
-            self._stop_replaying(client)
             self._metrics.clients.dec()
             self._count_subscriptions(client.subscriptions, -1)
 
@@ -185,13 +214,13 @@ class Hub:
     def _subscribe(self, sid: str, payload: object) -> dict:
         client = self._clients.get(sid)
         if client is None:
-            return {"ok": False, "error": "not connected"}
+            return _not_connected()
         self._send_greeting(client)
         try:
             request = parse(payload, allow_options=True, max_serials=self._max_subscriptions)
             self._authorize(client, request)
         except InvalidRequest as exc:
-            return {"ok": False, "error": str(exc)}
+            return refused(exc.code, str(exc))
         if request.when_behind is not None:
             client.skips_when_behind = request.when_behind == contract.WHEN_BEHIND_SKIP
             if self._fast is not None:
@@ -199,50 +228,84 @@ class Hub:
                 # prefers the newest keeps little waiting, and is skipped ahead past that.
                 limit = self._skip_in_flight if client.skips_when_behind else None
                 self._fast.limit_in_flight(sid, limit)
-        answer: dict = {"ok": True}
         if not self._wait_until_live():
-            return {"ok": False, "error": "event history unavailable, try again"}
+            return _unavailable()
         try:
-            recovered = self._log.history_since(request.since).recovered if request.since else None
-            with self._lock:
-                if request.snapshot:
-                    # Read while live delivery stands still: the snapshot then holds at
-                    # least every change up to the position the client joins at; a
-                    # later change also arrives as an event (with a higher version).
-                    answer["snapshot"] = self._snapshot(request)
-                answer["position"] = self.position
-                if recovered and client.replaying:
-                    # One replay per connection, at its own position: it serves targets
-                    # added now from there on, so events of new ones since ``since``
-                    # are not all replayed; the client reloads them (``recovered``).
-                    recovered = request.targets <= client.subscriptions
-                    self._join(client, request.targets)
-                elif recovered:
-                    # Up to the live position the replay sends what the request asks
-                    # for; the client's other subscriptions were live until then, and
-                    # after it the replay serves them all.
-                    self._count_subscriptions(request.targets - client.subscriptions, +1)
-                    self._leave_rooms(client)
-                    client.subscriptions |= request.targets
-                    self._start_replaying(client)
-                    self._spawn(self._replay, sid, request.since, request.targets, self.position)
-                else:
-                    self._join(client, request.targets)
+            refusal = self._check_epoch(request)
+            if refusal is not None:
+                return refusal
+            recovered = None
+            if request.since:
+                recovered = self._log.history_since(request.since).recovered
+                # A since is honoured before the connection was sent anything (or during its
+                # resume's own replay): later, older events would break the id order.
+                recovered = recovered and client.may_resume()
+            answer, recovered = self._answer(client, request, recovered)
         except redis.RedisError:
             log.warning("event history unavailable for a subscribe", exc_info=True)
-            return {"ok": False, "error": "event history unavailable, try again"}
+            return _unavailable()
         if recovered is not None:
             answer["recovered"] = recovered
         answer["subscriptions"] = sorted(client.subscriptions)
         return answer
 
+    def _check_epoch(self, request: SubscriptionRequest) -> dict | None:
+        """A refusal while the history cannot judge a ``since`` or give a whole snapshot:
+        Redis holds no epoch, its snapshot state is being rebuilt, or this replica's relay
+        has not reached the new epoch yet (it is about to send its clients away)."""
+        if not (request.since or request.snapshot):
+            return None
+        epoch = self._log.epoch()
+        if epoch is None or not epoch.ready:
+            return _unavailable("the event history is being rebuilt, try again")
+        if epoch.id != self.epoch:
+            return _unavailable("the event history changed, try again")
+        return None
+
+    def _answer(self, client: Client, request: SubscriptionRequest, recovered):
+        """Subscribe ``client`` (under the lock, so live delivery stands still); returns the
+        answer and ``recovered``. A connection is sent nothing before its first answer: it
+        enters the rooms (or starts its replay) here, and on eventlet and gevent the handler
+        writes the answer before any other task runs (it does not yield in between)."""
+        answer: dict = {"ok": True}
+        with self._lock:
+            if request.snapshot:
+                # Read while live delivery stands still: the snapshot then holds at least
+                # every change up to the position the client joins at; a later change also
+                # arrives as an event (with a higher version).
+                answer["snapshot"] = self._snapshot(request)
+            answer["position"] = self.position
+            answer["epoch"] = self.epoch
+            if client.replaying:
+                # One replay per connection, at its own position: it serves targets added
+                # now from there on, so events of new ones since ``since`` are not all
+                # replayed; the client reloads them (``recovered``).
+                if recovered:
+                    recovered = request.targets <= client.subscriptions
+                self._add_targets(client, request.targets)
+                return answer, recovered
+            if recovered:
+                # Up to the live position the replay sends what the request asks for; after
+                # it, every subscription. (Only a connection sent nothing yet gets here.)
+                self._add_targets(client, request.targets)
+                client.start_replaying()
+                self._spawn(self._replay, client.sid, request.since, request.targets, self.position)
+            elif client.live:
+                self._add_targets(client, request.targets)
+            else:
+                # Into the rooms under the lock: the events after the answer's position
+                # follow the answer, which the handler writes before it yields.
+                self._add_targets(client, request.targets)
+                self._go_live(client)
+        return answer, recovered
+
     def _authorize(self, client: Client, request: SubscriptionRequest) -> None:
         principal = client.principal
         if request.wants_all and not principal.all_drones:
-            raise InvalidRequest("forbidden: this token may not subscribe to all drones")
+            raise Forbidden("forbidden: this token may not subscribe to all drones")
         denied = sorted(s for s in request.serials if not principal.can_see(s))
         if denied:
-            raise InvalidRequest(f"forbidden: this token does not cover {', '.join(denied[:5])}")
+            raise Forbidden(f"forbidden: this token does not cover {', '.join(denied[:5])}")
         if len(client.subscriptions | request.targets) > self._max_subscriptions:
             raise InvalidRequest(f"at most {self._max_subscriptions} subscriptions per connection")
 
@@ -250,25 +313,34 @@ class Hub:
         serials = None if request.wants_all else sorted(request.serials)
         return [json.loads(doc) for doc in self._log.snapshot(serials)]
 
-    def _join(self, client: Client, targets: frozenset[str]) -> None:
-        """Subscribe ``client`` to ``targets``: live at once, or when its replay ends."""
+    def _add_targets(self, client: Client, targets: frozenset[str]) -> None:
+        """Subscribe ``client`` to ``targets``: in their rooms at once when it is live, else
+        when its replay ends (``_go_live``)."""
         new = targets - client.subscriptions
-        if not client.replaying:
+        if client.live:
             for target in targets:
                 self._server.enter_room(client.sid, _room(target), namespace=NAMESPACE)
         client.subscriptions |= targets
         self._count_subscriptions(new, +1)
 
+    def _go_live(self, client: Client) -> None:
+        """The replay of ``client`` reached the live position (the lock held): into the
+        rooms of its subscriptions and of broadcasts."""
+        client.go_live()
+        for target in client.subscriptions:
+            self._server.enter_room(client.sid, _room(target), namespace=NAMESPACE)
+        self._server.enter_room(client.sid, contract.ROOM_BROADCASTS, namespace=NAMESPACE)
+
     def unsubscribe(self, sid: str, payload: object) -> dict:
         """Handle ``unsubscribe``; emits ``unsubscribed`` and returns the answer for the ack."""
         client = self._clients.get(sid)
         if client is None:
-            answer = {"ok": False, "error": "not connected"}
+            answer = _not_connected()
         else:
             try:
                 request = parse(payload, allow_options=False, max_serials=self._max_subscriptions)
             except InvalidRequest as exc:
-                answer = {"ok": False, "error": str(exc)}
+                answer = refused(exc.code, str(exc))
             else:
                 with self._lock:
                     for target in request.targets & client.subscriptions:
@@ -290,7 +362,7 @@ class Hub:
         client = self._clients.get(sid)
         token = payload.get("token") if isinstance(payload, dict) else None
         if client is None:
-            answer = {"ok": False, "error": "not connected"}
+            answer = _not_connected()
         else:
             try:
                 principal = self._verifier.verify(token)
@@ -299,7 +371,7 @@ class Hub:
                 if principal.drones is not None and not client.subscriptions <= principal.drones:
                     raise AuthError("the new token does not cover the current subscriptions")
             except AuthError as exc:
-                answer = {"ok": False, "error": str(exc)}
+                answer = refused(contract.CODE_FORBIDDEN, str(exc))
             else:
                 client.principal = principal
                 answer = {"ok": True, "expiresAt": int(principal.expires_at)}
@@ -346,19 +418,12 @@ class Hub:
     def _emit_live(self, event: LoggedEvent) -> None:
         self.position = event.id
         name, rooms = _route(event)
-        # Replaying clients are in no room; a broadcast, which goes to every client,
-        # reaches them through their replay instead.
-        skip = self._replaying if rooms is None and self._replaying else None
+        # Clients not live (awaiting their first answer, replaying) are in no room.
         if self._fast is not None:
-            self._fast.fan_out(name, RawJSON(event.envelope), rooms, skip)
+            self._fast.fan_out(name, RawJSON(event.envelope), rooms, None)
             return
         self._server.emit(
-            name,
-            RawJSON(event.envelope),
-            namespace=NAMESPACE,
-            to=rooms,
-            skip_sid=skip,
-            ignore_queue=True,
+            name, RawJSON(event.envelope), namespace=NAMESPACE, to=rooms, ignore_queue=True
         )
 
     # --- replays: resuming and catching up ------------------------------------------
@@ -370,7 +435,7 @@ class Hub:
         for it too; otherwise a task of its own takes the lock to switch.
         """
         client = self._clients.get(sid)
-        if client is None or client.replaying or client.falling_behind:
+        if client is None or not client.live or client.falling_behind:
             return
         if self._delivering == threading.get_ident():
             self._spawn(self._serve_behind, sid, self._leave_live_delivery(client))
@@ -384,7 +449,7 @@ class Hub:
             if client is None:
                 return
             client.falling_behind = False
-            if client.replaying:  # a resume started meanwhile: it paces the client already
+            if not client.live:  # a resume started meanwhile: it paces the client already
                 return
             cursor = self._leave_live_delivery(client)
         self._serve_behind(sid, cursor)
@@ -413,14 +478,13 @@ class Hub:
                 missed = {"after": cursor, "until": self.position}
                 self.emit_to(sid, contract.SIO_MISSED, missed)
                 self._metrics.slow_clients_skipped.inc()
-            self._stop_replaying(client)
-            self._join(client, frozenset(client.subscriptions))
+            self._go_live(client)
 
     def _leave_live_delivery(self, client: Client) -> str:
         """Take a slow client out of the rooms (the lock held); returns where its replay
         starts: every event up to the live position is already in its queue."""
         self._leave_rooms(client)
-        self._start_replaying(client)
+        client.start_replaying()
         self._metrics.slow_clients.inc()
         log.info("%s reads slower than events come: serving it from the log", client.sid)
         return self.position
@@ -428,15 +492,7 @@ class Hub:
     def _leave_rooms(self, client: Client) -> None:
         for target in client.subscriptions:
             self._server.leave_room(client.sid, _room(target), namespace=NAMESPACE)
-
-    def _start_replaying(self, client: Client) -> None:
-        client.replaying = True
-        self._replaying.append(client.sid)
-
-    def _stop_replaying(self, client: Client) -> None:
-        if client.replaying:
-            client.replaying = False
-            self._replaying.remove(client.sid)
+        self._server.leave_room(client.sid, contract.ROOM_BROADCASTS, namespace=NAMESPACE)
 
     def _replay(
         self, sid: str, cursor: str, only: frozenset[str] | None = None, until: str = "0-0"
@@ -449,15 +505,14 @@ class Hub:
         """
         until_pos = parse_stream_id(until)
         waited_for_relay = 0.0
-        while (client := self._clients.get(sid)) is not None:
+        while (client := self._clients.get(sid)) is not None and client.replaying:
             self._wait_for_drain(sid)  # nor rejoin live delivery before
             with self._lock:
                 live = self.position
                 if parse_stream_id(cursor) >= parse_stream_id(live) or waited_for_relay > 5:
                     # Caught up (or the client is ahead of this replica's relay, which
                     # catches up in moments): from here on, delivery is live.
-                    self._stop_replaying(client)
-                    self._join(client, frozenset(client.subscriptions))
+                    self._go_live(client)
                     return
             if parse_stream_id(cursor) > parse_stream_id(live):
                 self._sleep(0.01)
@@ -495,11 +550,11 @@ class Hub:
         starts (``next``; None when the page reached ``until`` or the live position)."""
         client = self._clients.get(sid)
         if client is None:
-            return {"ok": False, "error": "not connected"}
+            return _not_connected()
         try:
             request = parse_history(payload, max_limit=self._replay_batch)
         except InvalidRequest as exc:
-            return {"ok": False, "error": str(exc)}
+            return refused(exc.code, str(exc))
         # Never past what this replica delivered live: a later event may still come live.
         until = self.position
         if request.until is not None and parse_stream_id(request.until) < parse_stream_id(until):
@@ -508,7 +563,7 @@ class Hub:
             page = self._read_after(request.after, until, request.limit)
         except redis.RedisError:
             log.warning("event history unavailable for a history request", exc_info=True)
-            return {"ok": False, "error": "event history unavailable, try again"}
+            return _unavailable()
         if page is None:
             return {"ok": True, "recovered": False, "next": None}
         self._write_replayed(sid, [e for e in page if _wanted(client.subscriptions, e)])
@@ -611,9 +666,14 @@ class Hub:
         """Ask every client to reconnect elsewhere and close its connection."""
         self.accepting = False
         sids = list(self._clients)
+        self._send_away(sids, "gateway shutting down")
+        return len(sids)
+
+    def _send_away(self, sids: list[str], reason: str) -> None:
+        """Emit ``reconnect_elsewhere`` to each of ``sids`` and close its connection."""
         closing = []
         for sid in sids:
-            self.emit_to(sid, contract.SIO_RECONNECT, {"reason": "gateway shutting down"})
+            self.emit_to(sid, contract.SIO_RECONNECT, {"reason": reason})
         for sid in sids:
             # The clients reconnect to another replica behind the balancer. The notice
             # above is written before the drop, and nothing waits on a client that
@@ -622,7 +682,6 @@ class Hub:
             if sock is not None:
                 closing.append(sock)
         self._let_writers_finish(closing, timeout=2.0)
-        return len(sids)
 
     def _let_writers_finish(self, sockets, timeout: float) -> None:
         """Give the writer tasks a bounded moment to put the notices on the wire."""
@@ -637,10 +696,10 @@ class Hub:
 
 
 def _route(event: LoggedEvent) -> tuple[str, list[str] | None]:
-    """The Socket.IO event name of a logged event and its rooms (None: every client)."""
+    """The Socket.IO event name of a logged event and its rooms."""
     if event.serial:
         return contract.SIO_DRONE_EVENT, [contract.ROOM_ALL, contract.drone_room(event.serial)]
-    return contract.SIO_SYSTEM_BROADCAST, None
+    return contract.SIO_SYSTEM_BROADCAST, [contract.ROOM_BROADCASTS]
 
 
 def _queued_bytes(sock) -> int:

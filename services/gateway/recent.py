@@ -37,6 +37,11 @@ class RecentEvents:
         self._head = 0  # index of the oldest event held; the slots before it are dropped
         self._bytes = 0
 
+    def clear(self) -> None:
+        """Forget every event: the history they belong to was lost (a new epoch)."""
+        self._keys, self._events, self._frames = [], [], {}
+        self._head = self._bytes = 0
+
     def extend(self, events: list[LoggedEvent]) -> None:
         """Hold ``events``, which follow the last ones held in the log, dropping the oldest."""
         for event in events:

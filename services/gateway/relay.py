@@ -3,6 +3,10 @@
 It reads the stream with a blocking XREAD from the last position it delivered, so a
 gateway that loses Redis for a while resumes exactly where it stopped once Redis is back
 (python-socketio #1581 and #281 are how a plain pub/sub listener silently dies instead).
+
+It also follows the history's epoch (``shared.epochs``): each entry carries the epoch it was
+appended in, and the epoch is read about every ``EPOCH_CHECK_SECONDS``, so a Redis that lost
+its history is noticed before an event of the new epoch is delivered (``Hub.change_epoch``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import time
 import redis
 
 log = logging.getLogger(__name__)
+
+EPOCH_CHECK_SECONDS = 0.5
 
 
 class EventRelay:
@@ -41,6 +47,7 @@ class EventRelay:
         self._stopped = False
         self.healthy = False
         self.last_ok = 0.0
+        self._epoch_checked = 0.0
 
     def stop(self) -> None:
         self._stopped = True
@@ -55,8 +62,14 @@ class EventRelay:
                     self._log = self._open_log()
                 if not started:
                     # Start live from the newest event: older ones are for resuming clients.
-                    self._hub.go_live(self._log.last_id())
+                    epoch = self._log.epoch()
+                    self._hub.go_live(self._log.last_id(), epoch.id if epoch else None)
+                    self._epoch_checked = time.monotonic()
                     started = True
+                elif (
+                    not self.healthy or time.monotonic() - self._epoch_checked > EPOCH_CHECK_SECONDS
+                ):
+                    self._check_epoch()
                 events = self._log.read(
                     self._hub.position, count=self._batch, block_ms=self._block_ms
                 )
@@ -75,9 +88,36 @@ class EventRelay:
             backoff = 0.1
             if events:
                 try:
-                    self._hub.deliver(events)
+                    self._deliver(events)
+                except redis.RedisError as exc:
+                    log.warning("event log unreachable while changing epoch: %s", exc)
+                    continue
                 except Exception:  # noqa: BLE001 - one bad event must not stop delivery
                     log.exception("delivery of %d events failed", len(events))
                 if len(events) == self._batch:
                     # More are waiting: let the writers and the clients' requests run first.
                     self._sleep(0)
+
+    def _check_epoch(self) -> None:
+        """Read the epoch; tell the hub when it is not the one live delivery is in."""
+        self._epoch_checked = time.monotonic()
+        epoch = self._log.epoch()
+        current = epoch.id if epoch else None
+        if current != self._hub.epoch:
+            self._hub.change_epoch(current, epoch.start if epoch else None)
+
+    def _deliver(self, events) -> None:
+        """Deliver ``events``, changing epoch first where one of another epoch begins."""
+        start = 0
+        for i, event in enumerate(events):
+            # Entries appended before epochs existed carry none: they belong to any.
+            if event.epoch and event.epoch != self._hub.epoch:
+                if i > start:
+                    self._hub.deliver(events[start:i])
+                epoch = self._log.epoch()
+                known = epoch is not None and epoch.id == event.epoch
+                self._hub.change_epoch(event.epoch, epoch.start if known else None)
+                self._epoch_checked = time.monotonic()
+                start = i
+        if start < len(events):
+            self._hub.deliver(events[start:])

@@ -25,11 +25,12 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def serve(settings) -> None:
-    """Run until SIGTERM/SIGINT."""
+def serve(settings, app_factory=create_app) -> None:
+    """Run until SIGTERM/SIGINT. ``app_factory`` builds the app (the conformance server
+    passes one that adds the reference handlers of the Socket.IO compliance suites)."""
     configure_logging("gateway", settings.log_level)
     _raise_open_files_limit(settings)
-    app = create_app(settings)
+    app = app_factory(settings)
     gateway = app.extensions["gateway"]
     gateway.metrics.watch_gc()
     # What start-up built (modules, the app) lives as long as the process: out of the

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from shared.contract import ALL, WHEN_BEHIND_REPLAY, WHEN_BEHIND_SKIP, is_valid_serial
+from shared.contract import (
+    ALL,
+    CODE_BAD_REQUEST,
+    CODE_FORBIDDEN,
+    WHEN_BEHIND_REPLAY,
+    WHEN_BEHIND_SKIP,
+    serial_problem,
+)
 from shared.eventlog import parse_stream_id
 
 TARGET_KEYS = ("all", "droneSerial", "droneSerials")
@@ -20,6 +27,14 @@ HISTORY_FIELDS = ("after", "until", "limit")
 
 class InvalidRequest(ValueError):
     """The payload breaks the contract; the message is safe to send to the client."""
+
+    code = CODE_BAD_REQUEST
+
+
+class Forbidden(InvalidRequest):
+    """The token may not do what the payload asks."""
+
+    code = CODE_FORBIDDEN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +126,7 @@ def _targets(key: str, value: object, max_serials: int) -> set[str]:
 
 
 def _serial(value: object) -> str:
-    if not is_valid_serial(value):
-        raise InvalidRequest("a serial is 1-64 characters of A-Z a-z 0-9 _ . : -")
+    problem = serial_problem(value)
+    if problem:
+        raise InvalidRequest(problem)
     return value

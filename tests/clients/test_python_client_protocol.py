@@ -137,7 +137,12 @@ def test_reconnection_resumes_after_the_last_event(gateway, client):
     record.wait_for("event", 2)
     gateway.close_transport()
     wait_until(lambda: len(gateway.requests) == 2, message="a second subscribe")
-    assert gateway.requests[1] == {"droneSerials": ["D1"], "since": envelope(2)["id"]}
+    # With a snapshot too: the application keeps state (it has an on_resync handler).
+    assert gateway.requests[1] == {
+        "droneSerials": ["D1"],
+        "since": envelope(2)["id"],
+        "snapshot": True,
+    }
 
 
 def test_resume_from_a_fresh_subscription_starts_at_its_position(gateway, client):
@@ -161,19 +166,20 @@ def test_an_unrecoverable_resume_reloads_a_snapshot(gateway, client):
                 "ok": True,
                 "subscriptions": ["D1"],
                 "recovered": False,
+                "snapshot": [drone] if payload.get("snapshot") else None,
                 "position": "1764252000009-0",
             }
-        return {
-            "ok": True,
-            "subscriptions": ["D1"],
-            "snapshot": [drone],
-            "position": "1764252000009-0",
-        }
+        return {"ok": True, "subscriptions": ["D1"], "position": "1764252000001-0"}
 
     gateway.answer = answer
     gateway.close_transport()
     assert record.wait_for("resync", 1) == [([drone],)]
-    assert gateway.requests[-1] == {"droneSerials": ["D1"], "snapshot": True}
+    # One subscribe: since, and the snapshot the answer replaces the state with.
+    assert gateway.requests[-1] == {
+        "droneSerials": ["D1"],
+        "since": envelope(1)["id"],
+        "snapshot": True,
+    }
     assert client.last_event_id == "1764252000009-0"
 
 

@@ -11,9 +11,6 @@ from markdown_it import MarkdownIt
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-# Targets another branch is adding at the same time: tolerated while missing, checked once
-# they exist. Remove an entry when it has landed.
-PENDING = {"docs/img/dashboard.png": "the dashboard's screenshot (dashboard branch)"}
 
 PARSER = MarkdownIt("commonmark").enable("table")
 
@@ -65,8 +62,7 @@ def broken(page: Path, repo: Path = REPO) -> list[str]:
         path = (page.parent / unquote(parts.path)).resolve() if parts.path else page
         where = path.relative_to(repo).as_posix() if path.is_relative_to(repo) else str(path)
         if not path.exists():
-            if where not in PENDING:
-                problems.append(f"{target}: no {where}")
+            problems.append(f"{target}: no {where}")
             continue
         if parts.fragment and path.suffix == ".md" and parts.fragment not in anchors(path):
             problems.append(f"{target}: no heading #{parts.fragment} in {where}")

@@ -65,9 +65,14 @@ def test_scripted_sequence_arrives_exactly_and_in_order(
     assert events[7]["data"]["changes"] == {"deviceName": {"old": "Drone SEQ-1", "new": "Renamed"}}
 
 
-def test_system_broadcast_reaches_every_client(start_api, start_gateway, rest_for, connect):
+def test_system_broadcast_reaches_every_subscribed_client(
+    start_api, start_gateway, rest_for, connect
+):
     api, gateway = start_api(), start_gateway()
     clients = [connect(gateway), connect(gateway, role="detector")]
+    # Any subscription brings broadcasts; a connection that never subscribes gets none.
+    clients[0].call("subscribe", {"all": True})
+    clients[1].call("subscribe", {"droneSerial": "ANY-1"})
 
     response = rest_for(api).call(
         "POST", "/system/broadcast", {"message": "landing all drones", "level": "warning"}

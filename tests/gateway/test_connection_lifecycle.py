@@ -19,6 +19,7 @@ import websocket
 from drone_events import DroneEventsClient, parse_event_id
 
 from tests.support.events import versions
+from tests.support.services import metric_samples
 from tests.support.sio import open_session, raw_websocket
 from tests.support.waiting import wait_until
 
@@ -329,8 +330,10 @@ def test_answer_many_times_the_bound_reaches_a_client_that_reads_it_late(
         process_writer.write(serial, padding=PADDING)
     client = raw_client(gateway, receive_buffer=4096)
     client.ws.send("420" + json.dumps(["subscribe", {"all": True, "snapshot": True}]))
-    # Nothing read until the answer (the event, then the ack: the snapshot twice) waits.
-    wait_until(lambda: gateway.metric("gateway_slow_clients_total") == 1)
+    # Nothing read until the answer (the event, then the ack: the snapshot twice) waits;
+    # the subscription is counted before the answer is written.
+    subscribed_to_all = ("gateway_subscriptions", (("kind", "all"),))
+    wait_until(lambda: metric_samples(gateway.url).get(subscribed_to_all) == 1)
 
     items = _read_until(client, lambda item: item[0] == "ack")
     answers = [data for name, data in items if name in ("subscribed", "ack")]

@@ -55,7 +55,12 @@ def test_subscribed_event_is_emitted_besides_the_ack(gateway, connect, serial):
 
     [answer] = client.wait_for(contract.SIO_SUBSCRIBED)
 
-    assert answer == {"ok": True, "position": answer["position"], "subscriptions": [serial]}
+    assert answer == {
+        "ok": True,
+        "position": answer["position"],
+        "epoch": answer["epoch"],
+        "subscriptions": [serial],
+    }
 
 
 def test_client_in_all_and_drone_room_gets_each_event_once(gateway, connect, writer, serial):
@@ -108,17 +113,22 @@ def test_unsubscribe_stops_delivery(gateway, connect, writer, serial):
     assert client.drone_events() == []
 
 
-def test_system_broadcast_reaches_every_client(gateway, connect, writer, serial):
+def test_system_broadcast_reaches_every_subscribed_client(gateway, connect, writer, serial):
     subscribed = connect(gateway)
     subscribed.call("subscribe", {"droneSerial": serial})
-    idle = connect(gateway)
+    other = connect(gateway)
+    other.call("subscribe", {"droneSerial": serial + "-other"})
+    idle = connect(gateway)  # never subscribes: it is sent nothing (docs/clients.md)
 
     writer.broadcast("maintenance at noon")
+    writer.write(serial + "-other")  # after the broadcast: once it is there, so is that
 
-    for client in (subscribed, idle):
+    for client in (subscribed, other):
         [event] = client.wait_for(contract.SIO_SYSTEM_BROADCAST)
         assert event["event"] == "system.broadcast"
         assert event["data"] == {"message": "maintenance at noon", "level": "info"}
+    other.wait_drone_events(1)
+    assert idle.of(contract.SIO_SYSTEM_BROADCAST) == [] and idle.drone_events() == []
 
 
 @pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])

@@ -83,3 +83,18 @@ def test_history_takes_a_smaller_limit():
 def test_unsubscribe_takes_no_when_behind():
     with pytest.raises(InvalidRequest):
         parse({"all": True, "whenBehind": "skip"}, allow_options=False, max_serials=10)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"droneSerial": "ABC\n"}, {"droneSerials": ["A", "ABC\n"]}, {"droneSerial": "all"}],
+)
+def test_serials_match_whole_and_all_is_not_a_serial(payload):
+    # "ABC\n" passed a "$"-anchored pattern; "all" as a serial would mean every drone.
+    with pytest.raises(InvalidRequest):
+        subscribe(payload)
+
+
+def test_a_reserved_serial_is_refused_with_a_clear_message():
+    with pytest.raises(InvalidRequest, match="reserved"):
+        subscribe({"droneSerial": "ALL"})

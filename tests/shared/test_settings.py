@@ -8,7 +8,7 @@ from pathlib import Path
 from shared.settings import Settings
 
 # Values the environment can carry that differ from every default, by field or by type.
-CHOICES = {"app_env": "production", "gateway_async_mode": "gevent", "log_level": "DEBUG"}
+CHOICES = {"app_env": "production", "gateway_async_mode": "eventlet", "log_level": "DEBUG"}
 
 
 def _other_than_default(field: dataclasses.Field) -> object:

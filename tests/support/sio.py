@@ -61,6 +61,11 @@ class RecordingClient:
         with self._lock:
             return [data for name, data in self.received if name == event]
 
+    def of_any(self, *events: str) -> list:
+        """The data of every event named in ``events``, in the order they arrived."""
+        with self._lock:
+            return [data for name, data in self.received if name in events]
+
     def drone_events(self) -> list[dict]:
         return self.of(contract.SIO_DRONE_EVENT)
 

@@ -1,10 +1,12 @@
 """A Socket.IO client of the drone events gateway for detector processes and other services.
 
-It keeps one subscription alive across reconnections: after every (re)connection it
-subscribes again with ``since`` = the id of the last event it handed over, so the gateway
-replays what was missed; it drops any event it has already handed over; and when the
-gateway no longer holds the missed events it fetches a snapshot and calls ``on_resync``.
-Callbacks run one at a time, in the order the events arrived, on one dispatcher thread.
+It follows the client's algorithm of docs/clients.md exactly (``resume.Position``): after
+every (re)connection it subscribes again with ``since`` = the id of the last event it handed
+over (drone event or broadcast), so the gateway replays what was missed; it drops any event
+whose id is not newer; when the gateway no longer holds the missed events (``recovered:
+false``) it hands the snapshot to ``on_resync``; a refusal marked ``unavailable`` is retried
+with backoff for as long as it is connected (``state``, ``on_state``). Callbacks run one at
+a time, in the order the events arrived, on one dispatcher thread.
 
 With ``when_behind="skip"`` (a detector that must act on the newest command) a client
 whose callbacks fall behind stops reading; the gateway then moves it ahead to the newest
@@ -25,8 +27,9 @@ import engineio
 import socketio
 
 from . import protocol as p
-from .event import EnvelopeError, Event, parse_event_id
+from .event import EnvelopeError, Event
 from .reporting import Reporter
+from .resume import Backoff, Position, State
 
 log = logging.getLogger("drone_events")
 
@@ -141,8 +144,11 @@ class DroneEventsClient:
         self._serials = _serial_list(serials)
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._lock = threading.Lock()
-        self._cursor: tuple[int, int] | None = None
-        self._last_id: str | None = None
+        self._position = Position()
+        self._backoff = Backoff()
+        self._generation = 0  # counts connections: a retry belongs to the one it was for
+        self._state = State.DISCONNECTED
+        self.epoch: str | None = None  # the history epoch of the last subscribe answer
         self._ready = threading.Event()
         self._refreshed = threading.Event()
         self._refresh_reply: dict[str, Any] | None = None
@@ -222,6 +228,11 @@ class DroneEventsClient:
         """
         return self._add("resync", fn)
 
+    def on_state(self, fn):
+        """``fn(state, detail)`` whenever :attr:`state` changes (a ``resume.State`` and a
+        reason, e.g. the gateway's error while ``RETRYING``)."""
+        return self._add("state", fn)
+
     def on_missed(self, fn):
         """``fn(after, until)`` when the gateway moved this client ahead (``when_behind=
         "skip"``): the events after id ``after`` up to ``until`` were not delivered.
@@ -240,8 +251,24 @@ class DroneEventsClient:
     @property
     def last_event_id(self) -> str | None:
         """The id of the newest event handed over (where a resumed subscription starts)."""
-        with self._lock:
-            return self._last_id
+        return self._position.id
+
+    @property
+    def state(self) -> State:
+        """Whether the subscription is confirmed, being retried, refused, ..."""
+        return self._state
+
+    def _set_state(self, state: State, detail: str | None = None) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        log.log(
+            logging.WARNING if state in (State.RETRYING, State.REFUSED) else logging.INFO,
+            "subscription %s%s",
+            state.value,
+            f": {detail}" if detail else "",
+        )
+        self._queue.put((self._call, "state", (state, detail)))
 
     @property
     def pending(self) -> int:
@@ -264,6 +291,7 @@ class DroneEventsClient:
         self._ready.clear()
         self.last_error = None
         self._connecting = True
+        self._set_state(State.CONNECTING)
         try:
             self._open(retry=False)
             ready = self._ready.wait(self.connect_timeout)
@@ -341,10 +369,9 @@ class DroneEventsClient:
         with self._lock:
             self._all = self._all or all_drones
             self._serials += [s for s in serials if s not in self._serials]
-            advance = self._cursor is None
         if self._sio.connected and (all_drones or serials):
             shape = {"all": True} if all_drones else {"droneSerials": serials}
-            self._emit_subscribe(shape, advance=advance)
+            self._emit_subscribe(shape, starts=False)
 
     def unsubscribe(
         self, serials: Iterable[str] | str | None = None, *, all_drones: bool = False
@@ -360,7 +387,7 @@ class DroneEventsClient:
             self._sio.emit(p.SIO_UNSUBSCRIBE, shape, callback=self._on_unsubscribe_reply)
             if all_drones and remaining:
                 # After a reconnection only "all" was subscribed, which covered these.
-                self._emit_subscribe({"droneSerials": remaining}, advance=False)
+                self._emit_subscribe({"droneSerials": remaining}, starts=False)
 
     def _shape(self) -> dict[str, Any] | None:
         if self._all:
@@ -373,61 +400,91 @@ class DroneEventsClient:
             shape["whenBehind"] = self.when_behind
         return shape
 
+    def _needs_state(self) -> bool:
+        """Whether the application keeps state: it asked for snapshots or reloads them."""
+        return self.snapshot or bool(self._handlers.get("resync"))
+
     def _subscribe_on_connect(self) -> None:
+        """Step 2 of the algorithm: subscribe with ``since`` = the position when there is
+        one, and ``snapshot`` when the application keeps state."""
         with self._lock:
             shape = self._shape()
-            since = self._last_id if self.resume else None
+        since = self._position.id if self.resume else None
         if shape is None:
+            self._set_state(State.SUBSCRIBED)
             self._ready.set()
             return
+        payload = dict(shape)
         if since:
-            self._emit_subscribe({**shape, "since": since}, advance=False)
+            payload["since"] = since
+            if self._needs_state():
+                payload["snapshot"] = True
         else:
-            self._emit_subscribe({**shape, "snapshot": self.snapshot}, advance=True)
+            payload["snapshot"] = self.snapshot
+        self._set_state(State.SUBSCRIBING)
+        self._emit_subscribe(payload, starts=True)
 
-    def _emit_subscribe(self, payload: dict[str, Any], advance: bool) -> None:
-        """``advance``: this subscription starts the stream, so its position becomes the cursor.
-
-        Only then: another subscription's events older than the position may still be
-        on their way, and must not be dropped as already seen.
-        """
-        reply = functools.partial(self._on_subscribe_reply, payload, advance)
+    def _emit_subscribe(self, payload: dict[str, Any], starts: bool, resync: bool = False) -> None:
+        """``starts``: the connection's own subscribe, whose answer starts its stream.
+        ``resync``: asked for a snapshot after a ``missed`` notice (it reloads the state,
+        the position stays)."""
+        generation = self._generation
+        reply = functools.partial(self._on_subscribe_reply, payload, starts, resync, generation)
         self._sio.emit(p.SIO_SUBSCRIBE, payload, callback=reply)
 
-    def _on_subscribe_reply(self, request: dict[str, Any], advance: bool, reply=None, *_) -> None:
+    def _on_subscribe_reply(
+        self, request: dict[str, Any], starts: bool, resync: bool, generation: int, reply=None, *_
+    ) -> None:
+        if generation != self._generation:
+            return  # an answer on a connection that is gone
         if not isinstance(reply, dict) or not reply.get("ok"):
-            self.last_error = reply.get("error") if isinstance(reply, dict) else repr(reply)
-            log.error("subscription %s refused: %s", request, self.last_error)
-            self._ready.set()
+            self._refused(request, starts, resync, reply)
             return
-        if "since" in request and reply.get("recovered") is False:
+        self._backoff.reset()
+        self.epoch = reply.get("epoch", self.epoch)
+        reload = self._position.answered(request, reply, starts)
+        if reload and "since" in request:
             log.warning("events after %s are no longer held; reloading state", request["since"])
-            shape = {k: v for k, v in request.items() if k != "since"}
-            self._emit_subscribe({**shape, "snapshot": True}, advance=True)
-            return
-        position = reply.get("position")
-        if advance and position:
-            self._advance(position)
+        snapshot = reply.get("snapshot")
+        if snapshot is not None and (reload or resync or not starts):
+            self._queue.put((self._call, "resync", (snapshot,)))
         self.subscriptions = list(reply.get("subscriptions", []))
-        if reply.get("snapshot") is not None:
-            self._queue.put((self._call, "resync", (reply["snapshot"],)))
+        self.last_error = None
+        recovered = {True: ", recovered", False: ", not recovered"}.get(reply.get("recovered"), "")
+        self._set_state(State.SUBSCRIBED, f"at {reply.get('position')}{recovered}")
         self._ready.set()
+
+    def _refused(self, request, starts: bool, resync: bool, reply) -> None:
+        """A refusal: ``unavailable`` is retried with backoff while this connection lasts;
+        anything else is reported and not retried."""
+        error = reply.get("error") if isinstance(reply, dict) else repr(reply)
+        self.last_error = error
+        if isinstance(reply, dict) and reply.get("code") == p.CODE_UNAVAILABLE:
+            delay = self._backoff.delay(reply.get("retryAfter"))
+            self._set_state(State.RETRYING, f"{error}; retrying in {delay:.1f}s")
+            generation = self._generation
+            threading.Thread(
+                target=self._retry,
+                args=(request, starts, resync, generation, delay),
+                name="drone-events-retry",
+                daemon=True,
+            ).start()
+            return
+        log.error("subscription %s refused: %s", request, error)
+        self._set_state(State.REFUSED, error)
+        self._ready.set()
+
+    def _retry(self, request, starts: bool, resync: bool, generation: int, delay: float) -> None:
+        if self._stopped.wait(delay) or generation != self._generation:
+            return
+        if self._sio.connected:
+            self._emit_subscribe(request, starts, resync)
 
     def _on_unsubscribe_reply(self, reply=None, *_) -> None:
         if isinstance(reply, dict) and reply.get("ok"):
             self.subscriptions = list(reply.get("subscriptions", []))
         else:
             log.error("unsubscribe refused: %s", reply)
-
-    def _advance(self, event_id: str) -> None:
-        try:
-            position = parse_event_id(event_id)
-        except EnvelopeError:
-            log.warning("ignoring a malformed position %r", event_id)
-            return
-        with self._lock:
-            if self._cursor is None or position > self._cursor:
-                self._cursor, self._last_id = position, event_id
 
     # --- tokens ---------------------------------------------------------------------
     def refresh_token(self, token: Token, timeout: float = 10.0) -> dict[str, Any] | None:
@@ -462,6 +519,8 @@ class DroneEventsClient:
         sio.on(p.SIO_MISSED, self._on_missed)
 
     def _on_connected(self, data=None) -> None:
+        self._generation += 1
+        self._backoff.reset()
         data = data if isinstance(data, dict) else {}
         self.client_id = data.get("clientId")
         self.expires_at = data.get("expiresAt")
@@ -475,6 +534,8 @@ class DroneEventsClient:
 
     def _on_disconnect(self, reason=None) -> None:
         log.info("disconnected from %s (%s)", self.url, reason)
+        self._generation += 1  # a pending retry or answer belongs to the lost connection
+        self._set_state(State.DISCONNECTED, str(reason))
         if self._connecting:  # connect() is waiting for a subscription that will not come
             self.last_error = f"disconnected by the gateway ({reason})"
             self._ready.set()
@@ -520,12 +581,9 @@ class DroneEventsClient:
         except EnvelopeError as exc:
             log.warning("dropping a malformed event: %s", exc)
             return
-        position = event.position
-        with self._lock:
-            if self._cursor is not None and position <= self._cursor:
-                self.duplicates_dropped += 1
-                return
-            self._cursor, self._last_id = position, event.id
+        if not self._position.take(event.id):
+            self.duplicates_dropped += 1
+            return
         self._enqueue((self._deliver, event))
 
     def _on_missed(self, gap=None) -> None:
@@ -536,14 +594,14 @@ class DroneEventsClient:
         )
         self.missed_notices += 1
         if until:
-            self._advance(until)
+            self._position.skip_to(until)
         self._enqueue((self._call, "missed", (after, until)))
         # The newest state of what the client follows (``on_resync``); events after
         # ``until`` are already on their way, and apply on top of it by version.
         with self._lock:
             shape = self._shape()
         if shape is not None:
-            self._emit_subscribe({**shape, "snapshot": True}, advance=False)
+            self._emit_subscribe({**shape, "snapshot": True}, starts=False, resync=True)
 
     def _enqueue(self, item: tuple) -> None:
         """Queue ``item`` for the dispatcher; on the reading thread, wait while

@@ -31,6 +31,13 @@ SIO_SUBSCRIBE = "subscribe"
 SIO_UNSUBSCRIBE = "unsubscribe"
 SIO_REFRESH = "refresh"
 
+SIO_RECONNECT = "reconnect_elsewhere"
+
+# The codes of refusing answers: only "unavailable" is retried (after "retryAfter" seconds).
+CODE_BAD_REQUEST = "bad_request"
+CODE_FORBIDDEN = "forbidden"
+CODE_UNAVAILABLE = "unavailable"
+
 # The subscribe option "whenBehind".
 WHEN_BEHIND_REPLAY = "replay"
 WHEN_BEHIND_SKIP = "skip"

@@ -53,11 +53,18 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+def _valid_serial(value: str) -> None:
+    problem = contract.serial_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
 def _serial(**kwargs) -> fields.String:
+    # The whole string must match (a regex validator's ``$`` would let "ABC\n" through);
+    # the pattern is stated for the OpenAPI document.
     return fields.String(
-        validate=validate.Regexp(
-            contract.SERIAL_PATTERN, error="must be 1-64 characters of A-Za-z0-9_.:-"
-        ),
+        validate=_valid_serial,
+        metadata={"pattern": contract.SERIAL_PATTERN},
         **kwargs,
     )
 
@@ -214,8 +221,12 @@ class IsoTime(fields.DateTime):
         parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        iso = parsed.astimezone(UTC).isoformat(timespec="milliseconds")
-        return iso.replace("+00:00", "Z")
+        try:
+            # A time at the edge of the range (9999-12-31T23:59:59-14:00) has no UTC form.
+            utc = parsed.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from None
+        return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class IncidentCreateSchema(StrictSchema):
