@@ -2,7 +2,7 @@
 
 A private Redis, and for each worker count a fresh MongoDB server (the development server,
 SecantusDB, unless ``--mongodb-uri`` names another) and one ``python -m services.api``
-process (16 threads per worker, rate limits off): ``--concurrency`` client threads toggle
+process (the API's own worker class, rate limits off): ``--concurrency`` client threads toggle
 the streams of 50 drones in a closed loop (each thread its own drones, so no write waits
 on another's compare-and-set) for ``--seconds``. Every write is one findAndModify with its
 outbox batch, the event log append and the ``$pull``. Everything shares this machine's
