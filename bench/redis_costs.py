@@ -111,6 +111,7 @@ def append_phase(server: RedisServer, readers: int, rate: float, seconds: float)
     log = EventLog(client, PREFIX)
     process = psutil.Process(server.process.pid)
     serials = [f"COST-{n:04d}" for n in range(100)]
+    epoch = log.ensure_epoch()  # no API runs here to keep the history's epoch
     with Readers(server.url, readers) as followers:
         time.sleep(0.3)  # the readers are blocked in XREAD before the clock starts
         client.config_resetstat()
@@ -120,7 +121,7 @@ def append_phase(server: RedisServer, readers: int, rate: float, seconds: float)
             due = int(elapsed * rate) + 1
             while sent < due:
                 events, state = mutation(serials[sent % len(serials)], sent + 1)
-                log.append("costs", int(time.time() * 1e6) + sent, events, state)
+                log.append("costs", int(time.time() * 1e6) + sent, events, state, epoch=epoch)
                 sent += 1
             time.sleep(max(0.0, sent / rate - (time.monotonic() - t0)))
         time.sleep(0.3)  # the readers take the last events
