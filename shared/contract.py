@@ -106,6 +106,8 @@ SIO_REFRESHED = "refreshed"
 SIO_RECONNECT = "reconnect_elsewhere"
 SIO_MISSED = "missed"  # a client that skips when behind: the events it did not get live
 RECONNECT_HISTORY_LOST = "history lost"  # ``reconnect_elsewhere``'s reason after a new epoch
+# ... after this replica lagged so far behind that the history's trimming overtook it
+RECONNECT_FELL_BEHIND = "replica fell behind the history"
 
 # Events the client emits.
 SIO_SUBSCRIBE = "subscribe"

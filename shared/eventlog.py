@@ -155,6 +155,18 @@ def redis_time_ms(client: redis.Redis) -> int:
     return int(seconds) * 1000 + int(micros) // 1000
 
 
+def _holds_after(info: dict, pos: tuple[int, int]) -> bool:
+    """Whether the stream of ``info`` (its XINFO STREAM) holds every entry after ``pos``."""
+    if info.get("entries-added") == info["length"]:
+        return True  # nothing was ever trimmed
+    # Trimming drops the oldest entries; what follows ``pos`` is all there while ``pos`` is
+    # not older than the oldest entry still held.
+    first = info.get("first-entry")
+    last = parse_stream_id(_decode(info["last-generated-id"]))
+    oldest = parse_stream_id(_decode(first[0])) if first else last
+    return pos >= oldest
+
+
 def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -338,13 +350,19 @@ class EventLog:
         last = parse_stream_id(_decode(info["last-generated-id"]))
         if pos > last:
             return History(False, "since is ahead of this deployment's history", epoch)
-        if info.get("entries-added") == info["length"]:
-            return History(True, "", epoch)  # nothing was ever trimmed
-        # Trimming drops the oldest entries; "since" is covered while it is not older
-        # than the oldest entry still held.
-        first = info.get("first-entry")
-        oldest = parse_stream_id(_decode(first[0])) if first else last
-        return History(pos >= oldest, "since is older than the history", epoch)
+        held = _holds_after(info, pos)
+        return History(held, "" if held else "since is older than the history", epoch)
+
+    def trimmed_after(self, after: str) -> bool:
+        """Whether trimming may have dropped events after ``after`` (the test of
+        :meth:`history_since`, without the epoch's): call it after a read from ``after``,
+        which then may have skipped events if this holds. Conservative: it also holds when
+        only the entry ``after`` itself was trimmed."""
+        try:
+            info = self.client.xinfo_stream(self.stream_key)
+        except redis.ResponseError:  # no stream: nothing was trimmed
+            return False
+        return not _holds_after(info, parse_stream_id(after) or (0, 0))
 
     def snapshot(self, serials: Iterable[str] | None = None) -> list[str]:
         """The latest drone JSON documents, all of them or those of ``serials``."""

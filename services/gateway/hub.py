@@ -152,6 +152,27 @@ class Hub:
         self._send_away(sids, contract.RECONNECT_HISTORY_LOST)
         return len(sids)
 
+    def overtaken(self, position: str) -> int:
+        """The relay found the history trimmed past ``position``, the newest event it
+        delivered: the events it read next do not follow it. Every client sent events by
+        this replica (live, or replaying up to the live position) is told to reconnect
+        (``reconnect_elsewhere``) and resumes, to learn ``recovered: false``; the events
+        kept for replays are forgotten, as they would hide the gap. Returns how many
+        clients were sent away."""
+        with self._lock:
+            if self._recent is not None:
+                self._recent.clear()
+            sids = [sid for sid, client in self._clients.items() if client.started]
+        self._metrics.relay_overtaken.inc()
+        log.warning(
+            "the event history was trimmed past %s before this replica read on: "
+            "%d clients sent to resume",
+            position,
+            len(sids),
+        )
+        self._send_away(sids, contract.RECONNECT_FELL_BEHIND)
+        return len(sids)
+
     def _wait_until_live(self, timeout: float = 5.0) -> bool:
         # A subscribe answered before the relay takes its position would join at a position
         # the relay then jumps past: the events in between would reach no one.

@@ -66,6 +66,12 @@ class GatewayMetrics:
             "history no longer held their position",
             registry=self.registry,
         )
+        self.relay_overtaken = Counter(
+            "gateway_relay_overtaken_total",
+            "Reads of the event log after its trimming had overtaken the relay's position "
+            "(events lost to this replica): its clients were sent away to resume",
+            registry=self.registry,
+        )
         self.gc_pauses = Histogram(
             "gateway_gc_pause_seconds",
             "CPython garbage collections, by generation (2 = full); nothing is sent meanwhile",

@@ -4,6 +4,10 @@ It reads the stream with a blocking XREAD from the last position it delivered, s
 gateway that loses Redis for a while resumes exactly where it stopped once Redis is back
 (python-socketio #1581 and #281 are how a plain pub/sub listener silently dies instead).
 
+A relay that lags so far behind that the stream's trimming overtakes its position would
+read on past the gap: it checks after each read and the hub then sends the clients that
+had events of this replica away to resume (``Hub.overtaken``), to learn ``recovered: false``.
+
 It also follows the history's epoch (``shared.epochs``): each entry carries the epoch it was
 appended in, and the epoch is read about every ``EPOCH_CHECK_SECONDS``, so a Redis that lost
 its history is noticed before an event of the new epoch is delivered (``Hub.change_epoch``).
@@ -70,9 +74,11 @@ class EventRelay:
                     not self.healthy or time.monotonic() - self._epoch_checked > EPOCH_CHECK_SECONDS
                 ):
                     self._check_epoch()
-                events = self._log.read(
-                    self._hub.position, count=self._batch, block_ms=self._block_ms
-                )
+                position = self._hub.position
+                events = self._log.read(position, count=self._batch, block_ms=self._block_ms)
+                # Read first, then check: trimming may have overtaken the position while
+                # this replica lagged (a burst, a stall), and then the read skipped events.
+                overtaken = bool(events) and self._log.trimmed_after(position)
             except redis.RedisError as exc:
                 if self.healthy:
                     log.warning("event log unreachable, retrying: %s", exc)
@@ -86,6 +92,9 @@ class EventRelay:
             self.healthy = True
             self.last_ok = time.monotonic()
             backoff = 0.1
+            if overtaken:
+                # Its clients would get the events after the gap as if none were missing.
+                self._hub.overtaken(position)
             if events:
                 try:
                     self._deliver(events)

@@ -142,3 +142,30 @@ def test_subscribe_waits_until_the_relay_knows_where_live_delivery_starts(
     )
     ids = [i for _ in range(5) for i in writer.write(serial)]
     wait_until(lambda: ids_of(client, serial) == ids, timeout=30, message="every event")
+
+
+def test_clients_of_a_gateway_the_history_trimming_overtook_are_sent_to_resume(
+    start_gateway, process_settings, writer_for, connect, serial
+):
+    # A replica that stalls (a burst, a pause of the process) while the stream's trimming
+    # passes its position: reading on from there would skip the trimmed events silently.
+    settings = process_settings.replace(event_stream_maxlen=100)
+    gateway = start_gateway(settings)
+    writer = writer_for(settings)
+    client = connect(gateway)
+    client.call("subscribe", {"all": True})
+    writer.write(serial)
+    client.wait_drone_events(1)
+
+    gateway.signal(signal.SIGSTOP)
+    try:
+        for _ in range(400):  # trimmed to the newest 100-200 (MAXLEN ~, 100 per node)
+            writer.write(serial)
+    finally:
+        gateway.signal(signal.SIGCONT)
+
+    [notice] = client.wait_for(contract.SIO_RECONNECT)
+    assert notice == {"reason": contract.RECONNECT_FELL_BEHIND}
+    # A gap-free prefix, then the notice: none of the events after the gap.
+    assert [e["version"] for e in client.drone_events()] == [1]
+    assert gateway.metric("gateway_relay_overtaken_total") == 1
