@@ -266,11 +266,16 @@ class EventLog:
 
     def last_generated_id(self) -> str:
         """The newest id the stream ever handed out (also of trimmed or deleted entries)."""
+        return self.live_position()[0]
+
+    def live_position(self) -> tuple[str, int]:
+        """The newest id the stream ever handed out, and how many entries it had been
+        given up to it (``entries-added``), read together."""
         try:
             info = self.client.xinfo_stream(self.stream_key)
         except redis.ResponseError:  # no stream
-            return "0-0"
-        return _decode(info["last-generated-id"])
+            return "0-0", 0
+        return _decode(info["last-generated-id"]), int(info.get("entries-added") or 0)
 
     def ensure_epoch(self) -> str:
         """The current epoch's id, beginning a ready one when Redis holds none: for writers
@@ -353,16 +358,24 @@ class EventLog:
         held = _holds_after(info, pos)
         return History(held, "" if held else "since is older than the history", epoch)
 
-    def trimmed_after(self, after: str) -> bool:
+    def trimmed_after(self, after: str, added_through: int | None = None) -> bool:
         """Whether trimming may have dropped events after ``after`` (the test of
         :meth:`history_since`, without the epoch's): call it after a read from ``after``,
         which then may have skipped events if this holds. Conservative: it also holds when
-        only the entry ``after`` itself was trimmed."""
+        only the entry ``after`` itself was trimmed, unless ``added_through`` (the stream's
+        ``entries-added`` when ``after`` was its newest id, :meth:`live_position`) says
+        every entry given after it is still held."""
         try:
             info = self.client.xinfo_stream(self.stream_key)
         except redis.ResponseError:  # no stream: nothing was trimmed
             return False
-        return not _holds_after(info, parse_stream_id(after) or (0, 0))
+        if _holds_after(info, parse_stream_id(after) or (0, 0)):
+            return False
+        if added_through is None:
+            return True
+        # Every entry still held is newer than ``after`` here: none was lost while they
+        # are as many as the entries given after it.
+        return info["length"] < int(info.get("entries-added") or 0) - added_through
 
     def snapshot(self, serials: Iterable[str] | None = None) -> list[str]:
         """The latest drone JSON documents, all of them or those of ``serials``."""

@@ -52,6 +52,10 @@ class EventRelay:
         self.healthy = False
         self.last_ok = 0.0
         self._epoch_checked = 0.0
+        # Where live delivery started, and the stream's entries-added then: the exact
+        # test of a gap right after it (the entry at that id may be trimmed already).
+        self._start = ""
+        self._added_at_start: int | None = None
 
     def stop(self) -> None:
         self._stopped = True
@@ -65,9 +69,14 @@ class EventRelay:
                 if self._log is None:
                     self._log = self._open_log()
                 if not started:
-                    # Start live from the newest event: older ones are for resuming clients.
+                    # Start live after the newest id ever handed out, older events being for
+                    # resuming clients; not after the newest entry held, which trimming may
+                    # have removed (an emptied stream would read as "0-0", and the next
+                    # event as a gap).
                     epoch = self._log.epoch()
-                    self._hub.go_live(self._log.last_id(), epoch.id if epoch else None)
+                    start, self._added_at_start = self._log.live_position()
+                    self._start = start
+                    self._hub.go_live(start, epoch.id if epoch else None)
                     self._epoch_checked = time.monotonic()
                     started = True
                 elif (
@@ -78,7 +87,8 @@ class EventRelay:
                 events = self._log.read(position, count=self._batch, block_ms=self._block_ms)
                 # Read first, then check: trimming may have overtaken the position while
                 # this replica lagged (a burst, a stall), and then the read skipped events.
-                overtaken = bool(events) and self._log.trimmed_after(position)
+                added = self._added_at_start if position == self._start else None
+                overtaken = bool(events) and self._log.trimmed_after(position, added)
             except redis.RedisError as exc:
                 if self.healthy:
                     log.warning("event log unreachable, retrying: %s", exc)
