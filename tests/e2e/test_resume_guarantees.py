@@ -8,6 +8,7 @@ comes back empty or from an older copy of its files.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 
@@ -79,6 +80,10 @@ def test_resumes_under_a_broadcast_storm_get_every_event_once_in_order(
         client.connect()
     # Where each started: its first answer's position (reported with the SUBSCRIBED state);
     # before issue #19 the client had no states: its position just after connect().
+    # Waited for: connect() may return before the answer, and by the time the fallback is
+    # read the client's position may have moved past the answer's.
+    with contextlib.suppress(AssertionError):  # old code: no states, the fallback stands
+        wait_until(lambda: all(h.start(None) for _, h in python_clients), timeout=10)
     starts = {id(c): h.start(c.last_event_id) for c, h in python_clients}
     node = [NodeResumer(link.url, tokens["viewer"]) for link in links[2:]]
     try:
