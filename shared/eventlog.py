@@ -139,14 +139,8 @@ class History:
     epoch: Epoch | None = None
 
 
-def parse_stream_id(value: object) -> tuple[int, int] | None:
-    """``"1764252000123-4"`` as ``(1764252000123, 4)``; None when it is not a stream id."""
-    if not isinstance(value, str) or len(value) > 41:
-        return None
-    ms, sep, seq = value.partition("-")
-    if not ms.isdigit() or (sep and not seq.isdigit()):
-        return None
-    return int(ms), int(seq) if sep else 0
+# One parser of stream ids, kept under the name the gateway and tests import from here.
+parse_stream_id = epochs.parse_id
 
 
 def redis_time_ms(client: redis.Redis) -> int:
