@@ -59,6 +59,10 @@ class Client:
     phase: Phase = Phase.AWAITING
     skips_when_behind: bool = False  # ``whenBehind: "skip"``: skipped ahead, not replayed
 
+    def __post_init__(self) -> None:
+        # The fan-out's inner loop calls it once per recipient and event: bound once here.
+        self.send = self.transport.send if self.transport is not None else None
+
     def move(self, to: Phase) -> None:
         if to not in TRANSITIONS[self.phase]:
             raise PhaseError(f"{self.sid}: no transition from {self.phase.value} to {to.value}")

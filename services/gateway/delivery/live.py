@@ -113,7 +113,7 @@ class LiveDelivery:
         live = Phase.LIVE
         for client in self.audience.of_event(route(event)[1]):
             if client.phase is live:
-                client.transport.send(message)
+                client.send(message)
 
     def _send_batch(self, events: list[LoggedEvent]) -> None:
         pending: dict = {}

@@ -1,8 +1,8 @@
 """What goes on the wire of a WebSocket session: RFC 6455 frames holding Engine.IO v4
 packets holding Socket.IO v5 packets, all as text.
 
-A message sent to many clients is one :class:`Message`: its frame is built once, on first
-use, and shared by every recipient.
+A message sent to many clients is one :class:`Message`: its frame is built once and shared
+by every recipient.
 """
 
 from __future__ import annotations
@@ -58,17 +58,12 @@ PING_FRAME = text_frame(EIO_PING)
 
 class Message:
     """An event for one or many clients: each transport takes what it needs of it (the
-    WebSocket its shared frame, long-polling the event and data for python-socketio)."""
+    WebSocket its frame, built here once and shared; long-polling the event and data, for
+    python-socketio)."""
 
-    __slots__ = ("event", "data", "_frame")
+    __slots__ = ("event", "data", "frame")
 
     def __init__(self, event: str, data):
         self.event = event
         self.data = data
-        self._frame: bytes | None = None
-
-    @property
-    def frame(self) -> bytes:
-        if self._frame is None:
-            self._frame = event_frame(self.event, self.data)
-        return self._frame
+        self.frame = event_frame(event, data)
