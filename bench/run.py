@@ -1,7 +1,7 @@
 """Benchmark harness: our gateway in each async mode against the Node peer, in the same run.
 
     python -m bench.run --quick                                   # < 2 minutes
-    python -m bench.run --modes eventlet,gevent,threading --clients 200,1000
+    python -m bench.run --modes eventlet,gevent --clients 200,1000
 
 For each (gateway, client kind, clients C, rate step) it measures delivered messages/s, the
 fraction delivered, p50/p99/max latency (publisher monotonic timestamp to client receipt),
@@ -52,7 +52,7 @@ from tests.support.redis_server import RedisServer
 SECRET = "bench-secret-" + "s" * 40
 CLIENTS_PER_PROCESS = 2500
 E2E_LIGHT = 20  # clients of the end-to-end control run
-MODES = ("eventlet", "gevent", "threading")
+MODES = ("eventlet", "gevent")
 
 
 @dataclasses.dataclass
@@ -445,7 +445,7 @@ def machine() -> str:
 def parse_args(argv=None) -> tuple[argparse.Namespace, Plan]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short sweep, < 2 minutes")
-    parser.add_argument("--modes", default=None, help="comma-separated: eventlet,gevent,threading")
+    parser.add_argument("--modes", default=None, help="comma-separated: eventlet,gevent")
     parser.add_argument("--kinds", default="sio", help="client kinds: sio,sio-nd")
     parser.add_argument("--clients", default=None, help="comma-separated client counts")
     parser.add_argument("--rates", default=None, help="delivered messages/s steps, comma-separated")

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-ASYNC_MODES = ("eventlet", "gevent", "threading")
+ASYNC_MODES = ("eventlet", "gevent")
 APP_ENVS = ("development", "production")
 
 
@@ -146,7 +146,6 @@ class Settings:
     gateway_max_message_bytes: int = 16 * 1024
     gateway_max_subscriptions: int = 1000
     gateway_replay_batch: int = 500
-    gateway_ws_compression: bool = False
     gateway_ping_interval: int = 25
     gateway_ping_timeout: int = 20
     gateway_max_connections: int = 20_000
@@ -219,7 +218,6 @@ class Settings:
             ),
             gateway_max_subscriptions=_int(env, "GATEWAY_MAX_SUBSCRIPTIONS", 1000, minimum=1),
             gateway_replay_batch=_int(env, "GATEWAY_REPLAY_BATCH", 500, minimum=1),
-            gateway_ws_compression=_bool(env, "GATEWAY_WS_COMPRESSION", False),
             gateway_ping_interval=_int(env, "GATEWAY_PING_INTERVAL", 25, minimum=1),
             gateway_ping_timeout=_int(env, "GATEWAY_PING_TIMEOUT", 20, minimum=1),
             gateway_max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 20_000, minimum=1),

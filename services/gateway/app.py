@@ -59,16 +59,36 @@ def wsgi_entry(app: Flask):
     return _as_function(app.wsgi_app)
 
 
-def _guard_sessions(app: Flask, server, gateway, settings: Settings) -> None:
-    """What a client without a token may spend: the handshake deadline and the gate in
-    front of the Engine.IO endpoint (``guard``), over python-engineio's public API (its
-    ``sockets`` and their ``close``)."""
+def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
+    """The Socket.IO endpoint (``transport.endpoint``) behind the gate (``guard``): our
+    WebSocket sessions and python-socketio's long-polling ones, with the handshake
+    deadline and the limits of a client without a token over both."""
+    from services.gateway import sockets
     from services.gateway.guard import transport_guard
     from services.gateway.handshake import HandshakeDeadline, on_new_sessions
+    from services.gateway.transport import endpoint
+    from services.gateway.transport.pinger import Pinger
+    from services.gateway.transport.polling import PollingClients
 
+    server, runtime = socketio.server, gateway.runtime
     eio, refused = server.eio, gateway.metrics.connections_refused
+    dropped = gateway.metrics.slow_clients_dropped.inc
+    sessions = endpoint.Sessions()
+    polling = PollingClients(
+        server, bound=settings.gateway_max_client_backlog_bytes, runtime=runtime, on_dropped=dropped
+    )
+
+    def joined(eio_sid: str) -> bool:
+        session = sessions.get(eio_sid)
+        if session is not None:
+            return session.sid is not None
+        return server.manager.sid_from_eio_sid(eio_sid, "/") is not None
 
     def close_session(eio_sid: str) -> bool:
+        session = sessions.get(eio_sid)
+        if session is not None:
+            session.close()
+            return True
         sock = eio.sockets.get(eio_sid)
         if sock is None or sock.closed or sock.closing:
             return False
@@ -77,28 +97,46 @@ def _guard_sessions(app: Flask, server, gateway, settings: Settings) -> None:
 
     deadline = HandshakeDeadline(
         settings.gateway_handshake_timeout_seconds,
-        joined=lambda eio_sid: server.manager.sid_from_eio_sid(eio_sid, "/") is not None,
+        joined=joined,
         close=close_session,
-        spawn=server.start_background_task,
-        sleep=server.sleep,
+        spawn=runtime.spawn,
+        sleep=runtime.sleep,
         on_expired=refused.labels("handshake_timeout").inc,
     )
     on_new_sessions(eio, deadline.opened)
+    options = endpoint.SessionOptions(settings)
+    app.wsgi_app = endpoint.route(
+        app.wsgi_app,
+        path=SOCKETIO_PATH,
+        async_mode=settings.gateway_async_mode,
+        options=options,
+        open_session=endpoint.session_factory(
+            options,
+            runtime=runtime,
+            handlers=sockets.SessionHandlers(gateway, sessions, deadline),
+            pinger=Pinger(settings.gateway_ping_interval, runtime),
+            on_dropped=dropped,
+        ),
+        polled=polling.polled,
+    )
+    origin_allowed = _origin_check(settings.allowed_origins)
     app.wsgi_app = transport_guard(
         app.wsgi_app,
         path=SOCKETIO_PATH,
         max_message_bytes=settings.gateway_max_message_bytes,
         max_sessions=settings.gateway_max_connections,
-        session_count=lambda: len(eio.sockets),
+        session_count=lambda: len(eio.sockets) + len(sessions),
         allow_session=gateway.allow_connection,
+        allow_origin=lambda environ: origin_allowed(environ.get("HTTP_ORIGIN"), environ),
         close_session=close_session,
         on_refused=lambda code: refused.labels(code).inc(),
     )
+    sockets.register(socketio, gateway, polling)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks."""
-    from services.gateway import fastjson, http, sockets, transport
+    from services.gateway import fastjson, http
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
     from services.gateway.protocol_log import protocol_logger
@@ -110,16 +148,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         app,
         async_mode=settings.gateway_async_mode,
         path=SOCKETIO_PATH,
-        # No message queue: every replica reads the event log itself and emits only to
+        # No message queue: every replica reads the event log itself and sends only to
         # its own clients (docs/gateway.md, "Redis: who writes and reads what").
         cors_allowed_origins=_origin_check(settings.allowed_origins),
         max_http_buffer_size=settings.gateway_max_message_bytes,
         ping_interval=settings.gateway_ping_interval,
         ping_timeout=settings.gateway_ping_timeout,
         json=fastjson,
-        # A client's requests are answered one at a time by its reader, in order: the
-        # transport reads the next only once the answers before it are on their way
-        # (``FrameSocket._make_room``), which bounds what a client's requests make us hold.
+        # python-socketio serves long-polling only: a client that wants the WebSocket
+        # connects with it directly, to our transport (``transport.endpoint``).
+        allow_upgrades=False,
+        # A client's requests are answered one at a time, in order, as our sessions do.
         async_handlers=False,
         manage_session=False,
         # A logger of ours, so that neither library adds its own stderr handler: one line
@@ -127,22 +166,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         logger=protocol_logger(),
         engineio_logger=protocol_logger(),
     )
-    fast_path = None
-    if transport.supported(settings.gateway_async_mode, settings.gateway_ws_compression):
-        fast_path = transport.FastPath(socketio.server)
-    gateway = Gateway(settings, socketio, fast_path)
-    if fast_path is not None:
-        fast_path.install(
-            max_backlog_bytes=settings.gateway_max_client_backlog_bytes,
-            on_behind=gateway.hub.fall_behind,
-            on_dropped=gateway.metrics.slow_clients_dropped.inc,
-            send_buffer_bytes=settings.gateway_socket_send_buffer_bytes,
-        )
-    _guard_sessions(app, socketio.server, gateway, settings)
-    if not settings.gateway_ws_compression:
-        app.wsgi_app = _without_compression_offer(app.wsgi_app)
+    gateway = Gateway(settings, socketio)
+    _serve_sessions(app, socketio, gateway, settings)
+    app.wsgi_app = _without_compression_offer(app.wsgi_app)
     trust_proxies(app, settings.trusted_proxy_hops)  # outermost: Socket.IO sees the client
     app.extensions["gateway"] = gateway
-    sockets.register(socketio, gateway)
     app.register_blueprint(http.bp)
     return app

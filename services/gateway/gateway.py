@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import types
 
 import redis
 from limits import parse as parse_limit
@@ -11,7 +12,7 @@ from limits.strategies import FixedWindowRateLimiter
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from services.gateway.hub import Hub
+from services.gateway.delivery.hub import Hub
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.relay import EventRelay
 from shared.auth import TokenVerifier
@@ -26,21 +27,19 @@ REDIS_RETRIES = 3  # for a command on a fresh connection, after its first attemp
 class Gateway:
     """Everything one gateway process runs besides the web server itself."""
 
-    def __init__(self, settings, socketio, fast_path=None):
+    def __init__(self, settings, socketio):
         self.settings = settings
         self.metrics = GatewayMetrics()
         self.redis = _redis_client(settings)
         self.event_log = _event_log(self.redis, settings)
         self._socketio = socketio
+        server = socketio.server
+        # The async mode's primitives, through python-socketio's public API.
+        self.runtime = types.SimpleNamespace(
+            spawn=server.start_background_task, sleep=server.sleep, event=server.eio.create_event
+        )
         self.hub = Hub(
-            socketio.server,
-            self.event_log,
-            TokenVerifier(settings),
-            settings,
-            self.metrics,
-            sleep=socketio.sleep,
-            spawn=socketio.start_background_task,
-            fast_path=fast_path,
+            self.event_log, TokenVerifier(settings), settings, self.metrics, self.runtime
         )
         self.relay = EventRelay(
             lambda: _event_log(_redis_client(settings, single_connection_client=True), settings),
@@ -64,14 +63,12 @@ class Gateway:
         self._socketio.start_background_task(self._sweep)
 
     def _sweep(self) -> None:
-        """Every second: disconnect the clients whose token expired, and drop those with
-        too much waiting that the fast path does not bound (``Hub.drop_overfull_queues``)."""
+        """Every second: disconnect the clients whose token expired."""
         while self._running:
-            for sweep in (self.hub.expire_tokens, self.hub.drop_overfull_queues):
-                try:
-                    sweep()
-                except Exception:  # noqa: BLE001 - the sweeper must outlive any one failure
-                    log.exception("%s failed", sweep.__name__)
+            try:
+                self.hub.expire_tokens()
+            except Exception:  # noqa: BLE001 - the sweeper must outlive any one failure
+                log.exception("token expiry sweep failed")
             self._socketio.sleep(1)
 
     def allow_connection(self, remote_addr: str | None) -> bool:

@@ -163,13 +163,15 @@ def transport_guard(
     max_sessions: int,
     session_count,
     allow_session,
+    allow_origin,
     close_session,
     on_refused,
 ):
     """Wrap the WSGI ``app`` (Flask with python-socketio's middleware) with the gate.
 
     ``session_count()`` is the number of Engine.IO sessions the process holds,
-    ``allow_session(remote_addr)`` the per-address rate limit, ``close_session(sid)``
+    ``allow_session(remote_addr)`` the per-address rate limit, ``allow_origin(environ)``
+    the check of a browser's Origin, ``close_session(sid)``
     closes one session without waiting, ``on_refused(code)`` counts a refusal.
     Returns a function (see ``app._as_function``).
     """
@@ -197,6 +199,10 @@ def transport_guard(
         sid = query.get("sid", [None])[0]
         method = environ.get("REQUEST_METHOD")
         if sid is None and method == "GET":
+            if not allow_origin(environ):
+                # Cross-site WebSocket hijacking: a page of another site, with the user's
+                # cookies, must not open a session.
+                raise Refusal("403 Forbidden", "forbidden", "origin not allowed")
             if session_count() >= max_sessions:
                 raise Refusal(
                     "503 Service Unavailable",
@@ -211,6 +217,12 @@ def transport_guard(
                     "too many connection attempts, retry later",
                     retry_after=60,
                 )
+        if sid is not None and environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            raise Refusal(
+                "400 Bad Request",
+                "bad_request",
+                "long-polling sessions are not upgraded: connect with the WebSocket directly",
+            )
         if method == "POST" and sid is not None:
             _check_body(environ, sid)
         elif environ.get("HTTP_UPGRADE", "").lower() == "websocket" and "eventlet.input" in environ:

@@ -1,8 +1,11 @@
 """Serving the gateway app in the chosen async mode, with a graceful stop on SIGTERM.
 
+- gevent (the default, what production runs): gevent's WSGI server with gevent-websocket's
+  handler.
 - eventlet: eventlet's WSGI server (gunicorn 27 no longer ships an eventlet worker).
-- gevent: gevent's WSGI server with gevent-websocket's handler.
-- threading: gunicorn with the gthread worker and simple-websocket, one worker.
+
+(A threading mode would cost a thread per connection and none of our transport: it was
+dropped.)
 
 On SIGTERM or SIGINT the gateway stops accepting connections, asks every client to
 reconnect elsewhere, closes their transports and exits within the grace period.
@@ -15,7 +18,6 @@ import logging
 import os
 import resource
 import signal
-import sys
 import threading
 
 from services.gateway.app import create_app, wsgi_entry
@@ -41,9 +43,9 @@ def serve(settings, app_factory=create_app) -> None:
     log.info(
         "gateway listening on http://%s:%d (async mode %s)", *address, settings.gateway_async_mode
     )
-    {"eventlet": _serve_eventlet, "gevent": _serve_gevent, "threading": _serve_gunicorn}[
-        settings.gateway_async_mode
-    ](app, gateway, address, settings)
+    {"eventlet": _serve_eventlet, "gevent": _serve_gevent}[settings.gateway_async_mode](
+        app, gateway, address, settings
+    )
     log.info("gateway stopped")
 
 
@@ -235,29 +237,3 @@ def _stop(gateway, close_listener) -> None:
     gateway.hub.accepting = False
     close_listener()
     gateway.shutdown()
-
-
-def _serve_gunicorn(app, gateway, address, settings) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    class GatewayApplication(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"{address[0]}:{address[1]}")
-            self.cfg.set("workers", 1)  # Socket.IO state lives in the process
-            self.cfg.set("worker_class", "gthread")
-            # gthread holds one thread per WebSocket for its lifetime.
-            self.cfg.set("threads", settings.gateway_max_connections)
-            self.cfg.set("worker_connections", settings.gateway_max_connections)
-            self.cfg.set("timeout", 0)
-            self.cfg.set("graceful_timeout", settings.shutdown_grace_seconds)
-            self.cfg.set("accesslog", None)
-            self.cfg.set("worker_int", lambda worker: gateway.shutdown())
-            self.cfg.set("worker_abort", lambda worker: gateway.shutdown())
-            self.cfg.set("post_worker_init", lambda worker: gateway.start())
-
-        def load(self):
-            return app
-
-    # gunicorn's arbiter owns the signals; the worker calls gateway.shutdown on exit.
-    sys.argv = sys.argv[:1]
-    GatewayApplication().run()

@@ -1,58 +1,104 @@
-"""Socket.IO event handlers: thin, they hand everything to the hub."""
+"""Where the transports meet the hub: thin handlers, they hand everything to it.
+
+- :class:`SessionHandlers`: what our WebSocket sessions call (``transport.session``).
+- :func:`register`: python-socketio's handlers, for long-polling clients.
+"""
 
 from __future__ import annotations
 
 from flask import request
 from flask_socketio import ConnectionRefusedError
 
+from services.gateway.transport.session import NOT_HANDLED
 from shared import contract
 from shared.auth import AuthError
 
+CONTRACT_REQUESTS = (
+    contract.SIO_SUBSCRIBE,
+    contract.SIO_UNSUBSCRIBE,
+    contract.SIO_HISTORY,
+    contract.SIO_REFRESH,
+)
 
-def _single(args: tuple):
-    # A payload is one argument; anything else is a malformed request.
-    return args[0] if len(args) == 1 else None
+
+def _unauthorized(gateway, exc: AuthError) -> str:
+    gateway.metrics.connections_refused.labels("unauthorized").inc()
+    return f"unauthorized: {exc}"
 
 
-def register(socketio, gateway) -> None:
-    """Bind the contract's events to ``gateway``'s hub."""
-    hub = gateway.hub
+class SessionHandlers:
+    """The hub's side of a WebSocket session, and the table of open sessions."""
+
+    def __init__(self, gateway, sessions, deadline):
+        self._gateway = gateway
+        self._hub = gateway.hub
+        self._sessions = sessions
+        self._deadline = deadline
+
+    def opened(self, session) -> None:
+        self._sessions.add(session)
+        self._deadline.opened(session.eio_sid)
+
+    def connect(self, session, sid: str, auth) -> str | None:
+        """Admit the client; the refusal's message if its token is not good."""
+        try:
+            self._hub.connect(sid, auth, session)
+        except AuthError as exc:
+            return _unauthorized(self._gateway, exc)
+        return None
+
+    def connected(self, sid: str) -> None:
+        self._hub.greet(sid)
+
+    def event(self, sid: str, name: str, args: list):
+        answer = self._hub.handle(sid, name, args)
+        return NOT_HANDLED if answer is self._hub.UNKNOWN else answer
+
+    def disconnect(self, sid: str) -> None:
+        self._hub.disconnect(sid)
+
+    def closed(self, session) -> None:
+        self._sessions.remove(session)
+
+
+def register(socketio, gateway, polling) -> None:
+    """Bind the contract's events to ``gateway``'s hub for python-socketio's clients;
+    ``polling`` is the table of their transports (``transport.polling.PollingClients``)."""
+    hub, server = gateway.hub, socketio.server
 
     def forged() -> bool:
         # python-socketio marks a client as connected only outside its real connect and
         # disconnect handlers; a connected client that "emits" connect or disconnect is
         # forging a lifecycle event (to dodge token expiry or inflate the client count).
-        return socketio.server.manager.is_connected(request.sid, "/")
+        return server.manager.is_connected(request.sid, "/")
 
     @socketio.on("connect")
     def on_connect(auth=None):
         if forged():
             return None
-        # The connection rate limit is counted per transport session, when it opens
-        # (``guard``); a session that is refused here is closed at its handshake deadline.
+        transport = polling.transport(request.sid)
         try:
-            hub.connect(request.sid, auth)
+            hub.connect(request.sid, auth, transport)
         except AuthError as exc:
-            gateway.metrics.connections_refused.labels("unauthorized").inc()
-            raise ConnectionRefusedError(f"unauthorized: {exc}") from None
+            raise ConnectionRefusedError(_unauthorized(gateway, exc)) from None
+        polling.add(transport)
+        # The handler runs before python-socketio confirms the connection to the client:
+        # the contract's ``connected`` event is sent once it has.
+        socketio.start_background_task(polling.when_connected, request.sid, hub.greet)
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason):
         if not forged():
+            polling.remove(request.sid)
             hub.disconnect(request.sid)
 
-    @socketio.on(contract.SIO_SUBSCRIBE)
-    def on_subscribe(*args):
-        return hub.subscribe(request.sid, _single(args))
+    for name in CONTRACT_REQUESTS:
+        socketio.on(name)(_request_handler(hub, name))
 
-    @socketio.on(contract.SIO_UNSUBSCRIBE)
-    def on_unsubscribe(*args):
-        return hub.unsubscribe(request.sid, _single(args))
 
-    @socketio.on(contract.SIO_HISTORY)
-    def on_history(*args):
-        return hub.history(request.sid, _single(args))
+def _request_handler(hub, name: str):
+    def handler(*args):
+        return hub.handle(request.sid, name, list(args))
 
-    @socketio.on(contract.SIO_REFRESH)
-    def on_refresh(*args):
-        return hub.refresh(request.sid, _single(args))
+    handler.__name__ = f"on_{name}"
+    return handler

@@ -25,6 +25,11 @@ def largest_message(event: str, args: tuple) -> int:
     return max(len(p) if isinstance(p, bytes) else len(p.encode()) + 1 for p in parts)
 
 
+def carries_binary(event: str, args: tuple) -> bool:
+    """Whether python-socketio's client sends this emit with binary attachments."""
+    return isinstance(packet.Packet(packet.EVENT, data=[event, *args], id=1).encode(), list)
+
+
 def raw_exchange(gateway, token: str | None, frames: list) -> None:
     """Open a bare WebSocket, optionally join the namespace with a token, send ``frames``."""
     ws = raw_websocket(gateway.url, timeout=5)

@@ -131,7 +131,7 @@ def test_system_broadcast_reaches_every_subscribed_client(gateway, connect, writ
     assert idle.of(contract.SIO_SYSTEM_BROADCAST) == [] and idle.drone_events() == []
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
 def test_every_async_mode_delivers(
     mode, start_gateway, process_settings, process_writer, connect, serial
 ):

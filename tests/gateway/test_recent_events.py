@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from services.gateway.recent import EVENT_OVERHEAD, FRAME_OVERHEAD, RecentEvents
+from types import SimpleNamespace
+
+from services.gateway.delivery.recent import EVENT_OVERHEAD, FRAME_OVERHEAD, RecentEvents
 from shared.eventlog import LoggedEvent
 
 
@@ -15,12 +17,12 @@ def _ids(events) -> list[str]:
 
 
 def _recent(max_bytes: int = 1 << 20, built: list | None = None) -> RecentEvents:
-    def frame_of(event: LoggedEvent) -> bytes:
+    def message_of(event: LoggedEvent) -> SimpleNamespace:
         if built is not None:
             built.append(event.id)
-        return event.id.encode()
+        return SimpleNamespace(frame=event.id.encode())
 
-    return RecentEvents(max_bytes, frame_of)
+    return RecentEvents(max_bytes, message_of)
 
 
 def test_events_after_a_cursor_stop_at_until_and_count():
@@ -61,7 +63,7 @@ def test_frames_count_towards_the_bound():
     events = _events(100, 5, body="x" * 100)
     recent.extend(events)
 
-    recent.frame(events[-1])  # 5 bytes and the overhead: the oldest event has to go
+    recent.message(events[-1])  # 5 bytes and the overhead: the oldest event has to go
 
     assert FRAME_OVERHEAD > 0
     assert recent.after("100-0", "104-0", 10) is None
@@ -74,7 +76,7 @@ def test_each_held_events_frame_is_built_once():
     events = _events(100, 3)
     recent.extend(events)
 
-    frames = [recent.frame(e) for e in events + events]
+    frames = [recent.message(e).frame for e in events + events]
 
     assert frames == [b"100-0", b"101-0", b"102-0"] * 2
     assert built == ["100-0", "101-0", "102-0"]
@@ -86,7 +88,7 @@ def test_frames_of_events_not_held_are_built_each_time():
     recent.extend(_events(100, 3))
     older = LoggedEvent("50-0", "D1", "{}")
 
-    recent.frame(older)
-    recent.frame(older)
+    recent.message(older)
+    recent.message(older)
 
     assert built == ["50-0", "50-0"]

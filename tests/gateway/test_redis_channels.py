@@ -7,7 +7,7 @@ from services.gateway import create_app
 
 
 def test_the_socketio_server_has_no_message_queue(settings):
-    app = create_app(settings.replace(gateway_async_mode="threading"))
+    app = create_app(settings.replace(gateway_async_mode="gevent"))
 
     manager = app.extensions["socketio"].server.manager
     assert not isinstance(manager, socketio.PubSubManager)

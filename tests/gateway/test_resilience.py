@@ -168,4 +168,6 @@ def test_clients_of_a_gateway_the_history_trimming_overtook_are_sent_to_resume(
     assert notice == {"reason": contract.RECONNECT_FELL_BEHIND}
     # A gap-free prefix, then the notice: none of the events after the gap.
     assert [e["version"] for e in client.drone_events()] == [1]
-    assert gateway.metric("gateway_relay_overtaken_total") == 1
+    # At least once: while the last writes still trim, its next reads may be overtaken too
+    # (with no client left to send away).
+    assert gateway.metric("gateway_relay_overtaken_total") >= 1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.gateway.subscriptions import InvalidRequest, parse, parse_history
+from services.gateway.delivery.requests import InvalidRequest, parse, parse_history
 
 
 def subscribe(payload):

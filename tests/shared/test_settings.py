@@ -45,4 +45,4 @@ def test_the_variables_are_the_documented_names():
 
     assert env["EVENTS_KEY_PREFIX"] == "fleet"
     assert env["API_MAX_BODY_BYTES"] == "2048"
-    assert env["GATEWAY_WS_COMPRESSION"] == "false"
+    assert env["GATEWAY_PING_INTERVAL"] == "25"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
+from services.gateway.transport.frames import Message
 from shared.eventlog import LoggedEvent, parse_stream_id
 
 # Bytes counted besides an event's body and a frame's bytes: the objects around them (the
@@ -28,12 +29,12 @@ FRAME_OVERHEAD = 80
 class RecentEvents:
     """The newest delivered events, up to about ``max_bytes``."""
 
-    def __init__(self, max_bytes: int, frame_of: Callable[[LoggedEvent], bytes]):
+    def __init__(self, max_bytes: int, message_of: Callable[[LoggedEvent], Message]):
         self._max_bytes = max_bytes
-        self._frame_of = frame_of
+        self._message_of = message_of
         self._keys: list[tuple[int, int]] = []  # parsed ids, for bisecting
         self._events: list[LoggedEvent] = []
-        self._frames: dict[str, bytes] = {}
+        self._frames: dict[str, Message] = {}
         self._head = 0  # index of the oldest event held; the slots before it are dropped
         self._bytes = 0
 
@@ -54,9 +55,9 @@ class RecentEvents:
         while self._bytes > self._max_bytes and self._head < len(self._events):
             old = self._events[self._head]
             self._bytes -= len(old.body) + EVENT_OVERHEAD
-            frame = self._frames.pop(old.id, None)
-            if frame is not None:
-                self._bytes -= len(frame) + FRAME_OVERHEAD
+            message = self._frames.pop(old.id, None)
+            if message is not None:
+                self._bytes -= len(message.frame) + FRAME_OVERHEAD
             self._head += 1
         if self._head > len(self._events) // 2:  # amortised: each slot is moved at most once
             del self._keys[: self._head], self._events[: self._head]
@@ -72,16 +73,16 @@ class RecentEvents:
         end = bisect.bisect_right(self._keys, parse_stream_id(until), start)
         return self._events[start : min(end, start + count)]
 
-    def frame(self, event: LoggedEvent) -> bytes:
-        """The frame of ``event``, built once while the event is held."""
-        frame = self._frames.get(event.id)
-        if frame is None:
-            frame = self._frame_of(event)
+    def message(self, event: LoggedEvent) -> Message:
+        """The message of ``event`` (its frame built once), kept while the event is held."""
+        message = self._frames.get(event.id)
+        if message is None:
+            message = self._message_of(event)
             if self._holds(event):
-                self._frames[event.id] = frame
-                self._bytes += len(frame) + FRAME_OVERHEAD
+                self._frames[event.id] = message
+                self._bytes += len(message.frame) + FRAME_OVERHEAD
                 self._trim()
-        return frame
+        return message
 
     def _holds(self, event: LoggedEvent) -> bool:
         return self._head < len(self._keys) and (
