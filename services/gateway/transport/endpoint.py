@@ -56,7 +56,7 @@ def route(
     socketio_app, *, path: str, async_mode: str, options: SessionOptions, open_session, polled
 ):
     """Wrap python-socketio's WSGI app: WebSocket sessions go to ``open_session(receive,
-    raw, environ)``, polls to ``polled(eio_sid)`` before python-socketio. Returns a
+    raw)``, polls to ``polled(eio_sid)`` before python-socketio. Returns a
     function (see ``app._as_function``)."""
     prefix = path.rstrip("/")
 
@@ -74,7 +74,7 @@ def route(
                 start_response,
                 async_mode,
                 options,
-                lambda receive, raw: open_session(receive, raw, environ),
+                open_session,
             )
         if sid is not None and transport == "polling" and environ.get("REQUEST_METHOD") == "GET":
             polled(sid)
@@ -84,9 +84,9 @@ def route(
 
 
 def session_factory(options: SessionOptions, *, runtime, handlers, pinger, on_dropped):
-    """``open_session(receive, raw, environ)``: run a WebSocket session to its end."""
+    """``open_session(receive, raw)``: run a WebSocket session to its end."""
 
-    def open_session(receive, raw, environ) -> None:
+    def open_session(receive, raw) -> None:
         writer = Writer(
             raw,
             bound=options.max_backlog,
@@ -94,6 +94,6 @@ def session_factory(options: SessionOptions, *, runtime, handlers, pinger, on_dr
             runtime=runtime,
             on_dropped=on_dropped,
         )
-        WebSocketSession(writer, options, handlers, pinger, environ).run(receive)
+        WebSocketSession(writer, options, handlers, pinger).run(receive)
 
     return open_session

@@ -34,7 +34,11 @@ def serve(environ, start_response, async_mode: str, options, run):
             return [b"not a WebSocket request"]
         sock = ws.handler.socket
         sock.settimeout(silence)
-        run(ws.receive, _gevent_raw(sock))
+        raw = _gevent_raw(sock)
+        # The handler keeps the request's environ for the connection's life, and nothing
+        # reads it once the session runs: its headers and strings (a few KB) go now.
+        environ.clear()
+        run(ws.receive, raw)
         return []
     from eventlet.websocket import WebSocketWSGI
 

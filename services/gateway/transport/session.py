@@ -45,11 +45,11 @@ class WebSocketSession:
     """One client's Engine.IO session on a WebSocket, and its transport."""
 
     __slots__ = (
-        "eio_sid", "sid", "_writer", "_options", "_handlers", "_pinger", "_ping_due", "environ",
+        "eio_sid", "sid", "_writer", "_options", "_handlers", "_pinger", "_ping_due",
     )  # fmt: skip
     kind = "websocket"
 
-    def __init__(self, writer: Writer, options, handlers, pinger, environ):
+    def __init__(self, writer: Writer, options, handlers, pinger):
         self.eio_sid = secrets.token_urlsafe(15)
         self.sid: str | None = None  # the Socket.IO sid, once the namespace is joined
         self._writer = writer
@@ -57,7 +57,6 @@ class WebSocketSession:
         self._handlers = handlers
         self._pinger = pinger
         self._ping_due = False  # a heartbeat is scheduled with the pinger
-        self.environ = environ
 
     # --- the Transport interface --------------------------------------------------------
     def send(self, message: wire.Message) -> None:

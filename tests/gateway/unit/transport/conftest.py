@@ -170,7 +170,7 @@ def setup(make_wire):
             max_backlog=max_backlog,
         )  # fmt: skip
         pinger = types.SimpleNamespace(add=s.added.append)
-        s.session = WebSocketSession(wire.writer, options, s.handlers, pinger, {})
+        s.session = WebSocketSession(wire.writer, options, s.handlers, pinger)
         s.play = lambda *steps: s.session.run(Script(steps))
         s.run = lambda *steps: (s.play(*steps), wire.read_to_end())[1]
         return s
