@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pymongo
 
+from tests.support.processes import terminate
 from tests.support.redis_server import free_port
 from tests.support.waiting import wait_until
 
@@ -73,13 +74,8 @@ class MongoServer:
         return True
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            terminate(self.process, 15)
         self.process = None
 
     def restart(self) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import redis
 
+from tests.support.processes import terminate
 from tests.support.waiting import wait_until
 
 
@@ -70,13 +71,8 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            terminate(self.process, 10)
         self.process = None
 
     def restart(self) -> None:

@@ -12,6 +12,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.settings import Settings
+from tests.support.processes import terminate
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,11 +89,6 @@ class ServiceProcess:
         """SIGTERM and wait; SIGKILL if it does not exit in time. Returns the exit code."""
         if not self.process:
             return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
+        process = self.process
+        terminate(process, timeout, kill=lambda: os.killpg(process.pid, signal.SIGKILL))
+        return process.returncode
