@@ -22,12 +22,7 @@ PING_INTERVAL = 1
 PING_TIMEOUT = 1
 # A session that joins no namespace is closed after this long, where the gateway has such a
 # setting (the reference server's connectTimeout); test_socketio.py checks it.
-HANDSHAKE_TIMEOUT_FIELD = "gateway_handshake_timeout_seconds"
 HANDSHAKE_TIMEOUT = 5  # longer than any test here stays unjoined on purpose
-
-
-def has_handshake_timeout() -> bool:
-    return HANDSHAKE_TIMEOUT_FIELD in Settings.__dataclass_fields__
 
 
 @pytest.fixture(scope="module", params=["eventlet", "gevent"])
@@ -47,7 +42,7 @@ def gateway(request, redis_server, tmp_path_factory) -> ServiceProcess:
         gateway_port=port,
         gateway_ping_interval=PING_INTERVAL,
         gateway_ping_timeout=PING_TIMEOUT,
-        **({HANDSHAKE_TIMEOUT_FIELD: HANDSHAKE_TIMEOUT} if has_handshake_timeout() else {}),
+        gateway_handshake_timeout_seconds=HANDSHAKE_TIMEOUT,
     )
     proc = ServiceProcess(
         "services.gateway", settings, port, tmp_path_factory.mktemp("logs") / "gateway.log"

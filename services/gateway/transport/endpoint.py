@@ -10,14 +10,11 @@
 
 from __future__ import annotations
 
-import logging
 import urllib.parse
 
 from services.gateway.transport import server_ws
 from services.gateway.transport.session import WebSocketSession
 from services.gateway.transport.writer import Writer
-
-log = logging.getLogger(__name__)
 
 
 class SessionOptions:

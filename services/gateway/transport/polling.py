@@ -92,7 +92,7 @@ class PollingTransport:
             return
         self._closed = True
         self._progress.made(True)
-        self._server.disconnect(self.sid, namespace=NAMESPACE, ignore_queue=True)
+        self._server.disconnect(self.sid, namespace=NAMESPACE)
 
     def ended(self) -> None:
         """python-socketio ended the session (the client left, or its heartbeat failed)."""

@@ -28,8 +28,8 @@ class Server:
     def emit(self, event, data, *, to, namespace):
         self.emitted.append((event, data, to, namespace))
 
-    def disconnect(self, sid, *, namespace, ignore_queue):
-        self.disconnected.append((sid, namespace, ignore_queue))
+    def disconnect(self, sid, *, namespace):
+        self.disconnected.append((sid, namespace))
 
 
 class Runtime:
@@ -123,7 +123,7 @@ def test_past_twice_the_bound_it_is_dropped_outside_the_fan_out(
     assert dropped == [1]
     assert server.disconnected == [] and not transport.closed  # not from inside the sender
     runtime.run_tasks()
-    assert server.disconnected == [("s1", "/", True)] and transport.closed
+    assert server.disconnected == [("s1", "/")] and transport.closed
     transport.send(message(20))
     assert len(server.emitted) == 2  # nothing is emitted to a closed client
 
@@ -142,7 +142,7 @@ def test_close_disconnects_once_and_wakes_waiters(transport, server):
     transport.close()
     waiter.join(5)
     assert result == [False]
-    assert server.disconnected == [("s1", "/", True)]
+    assert server.disconnected == [("s1", "/")]
 
 
 def test_wait_until_is_woken_by_a_poll(transport):
