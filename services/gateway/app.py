@@ -110,7 +110,7 @@ def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
         path=SOCKETIO_PATH,
         async_mode=settings.gateway_async_mode,
         options=options,
-        open_session=endpoint.session_factory(
+        new_session=endpoint.session_factory(
             options,
             runtime=runtime,
             handlers=sockets.SessionHandlers(gateway, sessions, deadline),

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from services.gateway.frame_limit import FrameLimit, MessageTooBig, close_frame
+from services.gateway.frame_limit import FrameLimit, MessageTooBig
 from services.gateway.guard import refusal_of_payload
 from services.gateway.handshake import HandshakeDeadline
 from services.gateway.hosts import dev_host_allowed
@@ -55,10 +55,6 @@ def test_control_frames_between_fragments_do_not_count_and_a_new_message_starts_
     limit.feed(header(4, opcode=0xA) + b"pong")
     limit.feed(header(40, opcode=0x0) + b"x" * 40)  # 100: the limit itself
     limit.feed(header(100) + b"x" * 100)
-
-
-def test_close_frame_carries_the_code():
-    assert close_frame(1009, "too big")[:4] == b"\x88\x09\x03\xf1"
 
 
 @pytest.mark.parametrize(
