@@ -46,8 +46,9 @@ def _without_compression_offer(wsgi_app):
 def _as_function(wsgi_app):
     """``wsgi_app`` as a function or bound method, which CPython calls without a new C
     stack frame; a call to a callable object (a middleware instance) takes one, about
-    700 bytes, and a WebSocket's reader task waits under the whole WSGI stack for the
-    connection's life: gevent keeps a copy of that C stack for every idle connection."""
+    700 bytes, and under eventlet a WebSocket's reader task waits under the whole WSGI
+    stack for the connection's life: greenlet keeps a copy of that C stack for every idle
+    connection. (Under gevent no task waits: ``transport.reader``.)"""
     if isinstance(wsgi_app, types.FunctionType | types.MethodType):
         return wsgi_app
     return wsgi_app.__call__
