@@ -60,7 +60,7 @@ def wsgi_entry(app: Flask):
     return _as_function(app.wsgi_app)
 
 
-def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
+def _serve_sessions(app: Flask, socketio, gateway, settings: Settings, session_handlers) -> None:
     """The Socket.IO endpoint (``transport.endpoint``) behind the gate (``guard``): our
     WebSocket sessions and python-socketio's long-polling ones, with the handshake
     deadline and the limits of a client without a token over both."""
@@ -114,7 +114,7 @@ def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
         new_session=endpoint.session_factory(
             options,
             runtime=runtime,
-            handlers=sockets.SessionHandlers(gateway, sessions, deadline),
+            handlers=(session_handlers or sockets.SessionHandlers)(gateway, sessions, deadline),
             pinger=Pinger(settings.gateway_ping_interval, runtime),
             on_dropped=dropped,
         ),
@@ -135,8 +135,12 @@ def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
     sockets.register(socketio, gateway, polling)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks."""
+def create_app(settings: Settings | None = None, *, session_handlers=None) -> Flask:
+    """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks.
+
+    ``session_handlers(gateway, sessions, deadline)`` makes the handlers of our WebSocket
+    sessions; default :class:`sockets.SessionHandlers` (the conformance server passes a
+    subclass with the compliance suites' reference handlers)."""
     from services.gateway import fastjson, http
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
@@ -168,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         engineio_logger=protocol_logger(),
     )
     gateway = Gateway(settings, socketio)
-    _serve_sessions(app, socketio, gateway, settings)
+    _serve_sessions(app, socketio, gateway, settings, session_handlers)
     app.wsgi_app = _without_compression_offer(app.wsgi_app)
     trust_proxies(app, settings.trusted_proxy_hops)  # outermost: Socket.IO sees the client
     app.extensions["gateway"] = gateway
