@@ -57,6 +57,11 @@ class SessionHandlers:
     def disconnect(self, sid: str) -> None:
         self._hub.disconnect(sid)
 
+    def left(self, session) -> None:
+        """The client left the namespace and keeps its connection: it has the handshake
+        timeout to join again, as a new session has."""
+        self._deadline.opened(session.eio_sid)
+
     def closed(self, session) -> None:
         self._sessions.remove(session)
 

@@ -116,6 +116,29 @@ def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time()
     assert closed == ["a", "c"] and len(expired) == 2
 
 
+def test_a_session_that_left_the_namespace_has_the_timeout_again_from_then():
+    """A client that joined and left has the whole timeout from its leaving to join again:
+    the deadline of its opening no longer applies to it."""
+    clock, joined, closed = FakeClock(), set(), []
+    deadline = HandshakeDeadline(
+        10,
+        joined=joined.__contains__,
+        close=lambda sid: closed.append(sid) or True,
+        spawn=lambda task: None,
+        sleep=None,
+        on_expired=lambda: None,
+        clock=clock,
+    )
+    deadline.opened("a")
+    clock.now = 4  # "a" joined at 2 and left at 4
+    deadline.opened("a")
+    clock.now = 10
+    assert deadline.expire() == []
+    clock.now = 14
+    assert deadline.expire() == ["a"]
+    assert closed == ["a"]
+
+
 def test_a_decoding_error_of_the_libraries_becomes_one_line_without_traceback():
     from socketio import packet
 

@@ -96,7 +96,10 @@ class WebSocketSession:
         if abort:
             self._writer.drop("closed by the gateway", quiet=True)
         elif goodbye:
-            self._writer.finish(wire.sio_frame(wire.SIO_DISCONNECT) + wire.close_frame())
+            # DISCONNECT ends the namespace the client is in; outside it, the close frame.
+            joined = self.sid is not None
+            disconnect = wire.sio_frame(wire.SIO_DISCONNECT) if joined else b""
+            self._writer.finish(disconnect + wire.close_frame())
         else:
             self._writer.finish()
 
@@ -232,6 +235,7 @@ class WebSocketSession:
             if self.sid is not None:
                 sid, self.sid = self.sid, None
                 self._handlers.disconnect(sid)
+                self._handlers.left(self)
         elif pkt.packet_type != sio_packet.ACK:  # acks: the gateway asks for none
             raise ProtocolError(f"a client does not send Socket.IO packet type {pkt.packet_type}")
 
