@@ -132,7 +132,7 @@ def _serve_sessions(app: Flask, socketio, gateway, settings: Settings, session_h
         close_session=close_session,
         on_refused=lambda code: refused.labels(code).inc(),
     )
-    sockets.register(socketio, gateway, polling)
+    sockets.register(socketio, gateway, polling, deadline)
 
 
 def create_app(settings: Settings | None = None, *, session_handlers=None) -> Flask:

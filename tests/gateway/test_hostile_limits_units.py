@@ -92,8 +92,9 @@ class FakeClock:
         return self.now
 
 
-def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time():
-    clock, joined, closed, expired = FakeClock(), {"b"}, [], []
+def deadline_of(joined: set, closed: list, expired: list):
+    """A 10 s HandshakeDeadline on a fake clock (``deadline.clock``), recording closes."""
+    clock = FakeClock()
     deadline = HandshakeDeadline(
         10,
         joined=joined.__contains__,
@@ -103,15 +104,22 @@ def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time()
         on_expired=lambda: expired.append(1),
         clock=clock,
     )
+    deadline.clock = clock
+    return deadline
+
+
+def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time():
+    closed, expired = [], []
+    deadline = deadline_of({"b"}, closed, expired)
     deadline.opened("a")
     deadline.opened("b")
-    clock.now = 5
+    deadline.clock.now = 5
     deadline.opened("c")
-    clock.now = 9.9
+    deadline.clock.now = 9.9
     assert deadline.expire() == []
-    clock.now = 10
+    deadline.clock.now = 10
     assert deadline.expire() == ["a"]
-    clock.now = 15
+    deadline.clock.now = 15
     assert deadline.expire() == ["c"]
     assert closed == ["a", "c"] and len(expired) == 2
 
@@ -119,22 +127,14 @@ def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time()
 def test_a_session_that_left_the_namespace_has_the_timeout_again_from_then():
     """A client that joined and left has the whole timeout from its leaving to join again:
     the deadline of its opening no longer applies to it."""
-    clock, joined, closed = FakeClock(), set(), []
-    deadline = HandshakeDeadline(
-        10,
-        joined=joined.__contains__,
-        close=lambda sid: closed.append(sid) or True,
-        spawn=lambda task: None,
-        sleep=None,
-        on_expired=lambda: None,
-        clock=clock,
-    )
+    closed = []
+    deadline = deadline_of(set(), closed, [])
     deadline.opened("a")
-    clock.now = 4  # "a" joined at 2 and left at 4
+    deadline.clock.now = 4  # "a" joined at 2 and left at 4
     deadline.opened("a")
-    clock.now = 10
+    deadline.clock.now = 10
     assert deadline.expire() == []
-    clock.now = 14
+    deadline.clock.now = 14
     assert deadline.expire() == ["a"]
     assert closed == ["a"]
 

@@ -138,3 +138,23 @@ def test_a_client_that_leaves_the_namespace_has_the_deadline_again(gateway_in_mo
     assert DEADLINE * 0.9 <= closed_after < CLOSED_WITHIN
     assert not [t for t in texts if t.startswith("41")]  # no DISCONNECT outside the namespace
     ws.close()
+
+
+def test_a_polling_client_that_leaves_the_namespace_has_the_deadline_again(gateway_in_mode):
+    gateway = gateway_in_mode(gateway_handshake_timeout_seconds=DEADLINE)
+    _, sid, _ = raw.polling_handshake(gateway.port)
+    target = f"{raw.EIO_PATH}?EIO=4&transport=polling&sid={sid}"
+    token = mint_token(TEST_SECRET, "viewer", "leaver")
+    raw.request(gateway.port, "POST", target, body=b"40" + json.dumps({"token": token}).encode())
+    assert raw.request(gateway.port, "GET", target)[2].startswith(b"40")
+    time.sleep(DEADLINE * 0.75)  # joined past most of its first deadline
+    raw.request(gateway.port, "POST", target, body=b"41")
+    left = time.monotonic()
+
+    wait_until(
+        lambda: _polling_session_closed(gateway.port, sid),
+        timeout=CLOSED_WITHIN,
+        message="the polling session closed",
+    )
+
+    assert time.monotonic() - left >= DEADLINE * 0.9
