@@ -36,7 +36,7 @@ class Costs:
     gateway_us_per_change_read: float = 40.0  # the relay's XREAD and parse, every replica
     gateway_budget: float = 0.6  # of the core of one gateway process (headroom: resumes)
     gateway_connections: int = 10_000  # per process (measured; the hard cap is 20,000)
-    gateway_kb_per_connection: float = 25.0
+    gateway_kb_per_connection: float = 6.0  # idle, gevent (run X: 5.0-6.3)
     api_ms_per_write: float = 2.6  # CPU per REST write, the API's share (gunicorn gthread)
     api_budget: float = 0.6
     stream_bytes_per_event: int = 660

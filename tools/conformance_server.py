@@ -9,11 +9,17 @@ and a few reference handlers. This is the gateway as ``python -m services.gatewa
   timeout of 1 s (the reference's 300 ms and 200 ms are below what python-engineio announces:
   it sends ``pingInterval`` as whole seconds x 1000), a 1,000,000-byte maximum payload, any
   origin, no rate limit, and a 1 s handshake timeout (the reference's ``connectTimeout``);
-- the reference handlers instead of the gateway's connect and disconnect handlers: ``auth``
-  sent back on connect to ``/`` and ``/custom``, ``message`` echoed as ``message-back``,
-  ``message-with-ack`` acknowledged with its own arguments. python-socketio confirms a
-  connection after its connect handler returns (Node's server before), so ``auth`` is sent
-  from a task once the connection is confirmed, as the gateway's own greeting is.
+- the reference handlers instead of the gateway's hub: ``auth`` sent back once a client has
+  joined, ``message`` echoed as ``message-back``, ``message-with-ack`` acknowledged with its
+  own arguments. They are registered twice, as the gateway's handlers are:
+
+  - with Flask-SocketIO, for long-polling clients (and ``/custom``). python-socketio confirms
+    a connection after its connect handler returns (Node's server before), so ``auth`` is
+    sent from a task once the connection is confirmed, as the gateway's own greeting is;
+  - as :class:`ReferenceSessionHandlers`, passed to ``create_app(session_handlers=...)``, for
+    our WebSocket sessions (default namespace only: ``/custom`` gets CONNECT_ERROR). A
+    session acknowledges an event with one argument, the handler's answer, so an ack of
+    several arguments goes out as one list (``[[1,"2",...]]``, not ``[1,"2",...]``).
 
 Settings come from the environment (``REDIS_URL``, ``GATEWAY_PORT``, ``GATEWAY_ASYNC_MODE``);
 ``tools/conformance.sh`` starts a private Redis and this server and runs the suites.
@@ -39,17 +45,53 @@ import time
 
 from flask import request
 
+from services.gateway import fastjson
 from services.gateway.app import create_app
 from services.gateway.server import serve
+from services.gateway.sockets import SessionHandlers
+from services.gateway.transport import frames
+from services.gateway.transport.session import NOT_HANDLED
 
 CUSTOM_NAMESPACE = "/custom"
 
 
+class ReferenceSessionHandlers(SessionHandlers):
+    """The reference handlers for our WebSocket sessions, in place of the hub's. The table
+    of sessions and the handshake deadline stay the gateway's (``opened``, ``closed``)."""
+
+    def __init__(self, gateway, sessions, deadline):
+        super().__init__(gateway, sessions, deadline)
+        self._joined = {}  # sid -> (session, the CONNECT's auth)
+
+    def connect(self, session, sid, auth):
+        self._joined[sid] = (session, auth or {})  # Node's handshake.auth: {} when none
+        return None  # any auth is accepted
+
+    def connected(self, sid):
+        session, auth = self._joined[sid]
+        session.send(frames.Message("auth", auth))
+
+    def event(self, sid, name, args):
+        if name == "message":
+            # Message(event, data) is an event of one argument; the echo has as many as it got.
+            payload = fastjson.dumps(["message-back", *args])
+            self._joined[sid][0].send_frames(frames.sio_frame(frames.SIO_EVENT + payload))
+            return NOT_HANDLED  # the reference does not acknowledge it
+        if name == "message-with-ack":
+            # The session acks with [answer]: one argument as itself, several as one list.
+            return args[0] if len(args) == 1 else (args or None)
+        return NOT_HANDLED
+
+    def disconnect(self, sid):
+        self._joined.pop(sid, None)
+
+
 def reference_app(settings: Settings):
-    """The gateway app with the suites' reference handlers in place of its connect/disconnect."""
+    """The gateway app with the suites' reference handlers in place of the hub's, on our
+    WebSocket sessions and on python-socketio's long-polling ones."""
     from services.gateway.extensions import socketio
 
-    app = create_app(settings)
+    app = create_app(settings, session_handlers=ReferenceSessionHandlers)
 
     def send_auth_once_connected(sid, auth, namespace):
         # python-socketio confirms a connection (sends CONNECT) after the connect handler

@@ -46,8 +46,9 @@ def _without_compression_offer(wsgi_app):
 def _as_function(wsgi_app):
     """``wsgi_app`` as a function or bound method, which CPython calls without a new C
     stack frame; a call to a callable object (a middleware instance) takes one, about
-    700 bytes, and a WebSocket's reader task waits under the whole WSGI stack for the
-    connection's life: gevent keeps a copy of that C stack for every idle connection."""
+    700 bytes, and under eventlet a WebSocket's reader task waits under the whole WSGI
+    stack for the connection's life: greenlet keeps a copy of that C stack for every idle
+    connection. (Under gevent no task waits: ``transport.reader``.)"""
     if isinstance(wsgi_app, types.FunctionType | types.MethodType):
         return wsgi_app
     return wsgi_app.__call__
@@ -59,7 +60,7 @@ def wsgi_entry(app: Flask):
     return _as_function(app.wsgi_app)
 
 
-def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
+def _serve_sessions(app: Flask, socketio, gateway, settings: Settings, session_handlers) -> None:
     """The Socket.IO endpoint (``transport.endpoint``) behind the gate (``guard``): our
     WebSocket sessions and python-socketio's long-polling ones, with the handshake
     deadline and the limits of a client without a token over both."""
@@ -110,10 +111,10 @@ def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
         path=SOCKETIO_PATH,
         async_mode=settings.gateway_async_mode,
         options=options,
-        open_session=endpoint.session_factory(
+        new_session=endpoint.session_factory(
             options,
             runtime=runtime,
-            handlers=sockets.SessionHandlers(gateway, sessions, deadline),
+            handlers=(session_handlers or sockets.SessionHandlers)(gateway, sessions, deadline),
             pinger=Pinger(settings.gateway_ping_interval, runtime),
             on_dropped=dropped,
         ),
@@ -131,11 +132,15 @@ def _serve_sessions(app: Flask, socketio, gateway, settings: Settings) -> None:
         close_session=close_session,
         on_refused=lambda code: refused.labels(code).inc(),
     )
-    sockets.register(socketio, gateway, polling)
+    sockets.register(socketio, gateway, polling, deadline)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks."""
+def create_app(settings: Settings | None = None, *, session_handlers=None) -> Flask:
+    """Build a gateway app; ``app.extensions["gateway"].start()`` starts its background tasks.
+
+    ``session_handlers(gateway, sessions, deadline)`` makes the handlers of our WebSocket
+    sessions; default :class:`sockets.SessionHandlers` (the conformance server passes a
+    subclass with the compliance suites' reference handlers)."""
     from services.gateway import fastjson, http
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
@@ -167,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         engineio_logger=protocol_logger(),
     )
     gateway = Gateway(settings, socketio)
-    _serve_sessions(app, socketio, gateway, settings)
+    _serve_sessions(app, socketio, gateway, settings, session_handlers)
     app.wsgi_app = _without_compression_offer(app.wsgi_app)
     trust_proxies(app, settings.trusted_proxy_hops)  # outermost: Socket.IO sees the client
     app.extensions["gateway"] = gateway

@@ -1,24 +1,22 @@
 """Size limits on what a WebSocket client sends, enforced while the bytes are read.
 
-The WebSocket libraries under python-engineio (eventlet's, gevent-websocket) read a whole
-frame, and join the frames of a fragmented message, before anything can look at its size:
+A WebSocket library reads a whole frame, and joins the frames of a fragmented message,
+before anything can look at its size (eventlet's does; wsproto hands over a frame's
+payload as it arrives, but a message is joined whole before it is handled):
 a client with no token could make the gateway hold a 64 MiB frame or a 100 MiB message
 sent in 8 KB continuation frames. :class:`FrameLimit` follows the frame headers (RFC 6455
 5.2) in the bytes the library reads from the client, and refuses a frame whose header
 announces more than the limit, or a continuation that takes its message past it, as soon
-as the header has arrived, before its payload is read. The library is then stopped by an
-error from the read, and the client gets a close frame with code 1009 (message too big).
+as the header has arrived, before its payload is read. The client gets a close frame with
+code 1009 (message too big).
 
-The limit sits on the socket the library reads from, not in the library: for eventlet the
-socket its WebSocket reads (:class:`LimitedSocket`, handed over in ``eventlet.input``), for
-gevent the buffered reader the server's handler reads (:class:`LimitedReader`, given to the
-handler). Either carries a few integers per connection, and does nothing until the
-connection is a WebSocket.
+Under gevent our reader feeds it what it reads (``transport.reader``). Under eventlet the
+limit sits on the socket the library reads from (:class:`LimitedSocket`, handed over in
+``eventlet.input``); it carries a few integers per connection.
 """
 
 from __future__ import annotations
 
-import contextlib
 import struct
 
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -27,12 +25,6 @@ _CONTROL = 0x8  # opcodes 0x8-0xF: close, ping, pong (at most 125 bytes, never f
 
 class MessageTooBig(Exception):
     """A frame or a message of a WebSocket client passes the size limit."""
-
-
-def close_frame(code: int, reason: str = "") -> bytes:
-    """An unmasked server close frame (RFC 6455 5.5.1) with ``code`` and a short reason."""
-    payload = struct.pack("!H", code) + reason.encode()[:123]
-    return bytes((0x88, len(payload))) + payload
 
 
 class FrameLimit:
@@ -124,48 +116,3 @@ class LimitedSocket:
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
-
-
-class LimitedReader:
-    """gevent: the handler's buffered reader of the client; once :meth:`start_websocket`
-    is called, its reads are checked by a :class:`FrameLimit`.
-
-    gevent-websocket reads through ``read``; HTTP requests before the upgrade (headers,
-    bodies) pass through unchecked. A refused frame sends the client a 1009 close frame,
-    shuts the connection and ends the read with ``OSError``, which gevent-websocket
-    treats as a lost connection.
-    """
-
-    __slots__ = ("_raw", "_sock", "_limit", "readline")
-
-    def __init__(self, raw, sock):
-        self._raw = raw
-        self._sock = sock
-        self._limit = None
-        self.readline = raw.readline  # HTTP headers: straight to the buffered reader
-
-    def start_websocket(self, max_bytes: int) -> None:
-        self._limit = FrameLimit(max_bytes)
-
-    def read(self, size: int = -1) -> bytes:
-        limit = self._limit
-        if limit is None or limit.refused:
-            return self._raw.read(size) if limit is None else b""
-        # Never more than the buffered reader holds plus one socket read: a payload read
-        # is asked for whole (``read(length)``), but its header has already been checked.
-        data = self._raw.read(size)
-        try:
-            limit.feed(data)
-        except MessageTooBig as exc:
-            with contextlib.suppress(OSError):
-                self._sock.sendall(close_frame(CLOSE_MESSAGE_TOO_BIG, str(exc)))
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(2)
-            raise OSError(str(exc)) from None
-        return data
-
-    def close(self) -> None:
-        self._raw.close()
-
-    def __getattr__(self, name):
-        return getattr(self._raw, name)

@@ -15,8 +15,9 @@ transport under it:
   poll that will never come to take the close packet: the POST never got an answer and
   its socket stayed open. Here the session is closed without waiting, and the answer is
   our error shape.
-- **WebSocket upgrades** under eventlet read through :class:`frame_limit.LimitedSocket`
-  (gevent: the server's handler does the same, ``server._lean_handler``).
+- **WebSocket upgrades**: a request that is not a valid opening handshake is refused with
+  400 before any upgrade. Under eventlet its frames are read through
+  :class:`frame_limit.LimitedSocket` (gevent: our reader checks them, ``transport.reader``).
 
 Every refusal is ``{"error": {"code", "message"}}`` with ``Connection: close``; what was
 not read of the request's body is not read (the read side of the socket is shut).
@@ -40,36 +41,30 @@ _CLIENT_PACKET_TYPES = frozenset("1345")
 _MAX_PACKETS = 16  # python-engineio's Payload.max_decode_packets
 
 
-# Keys of the environ between ``refused_before_upgrade`` and the request's own pass.
-_ADMISSION_ONLY = "gateway.admission_only"
-_REFUSAL = "gateway.refusal"
-_ADMITTED = "gateway.admitted"
-
-
-def refused_before_upgrade(wsgi_entry, environ) -> bool:
-    """Whether the gate refuses this request, decided before a server that upgrades
-    WebSockets itself (gevent-websocket: its ``pre_start_hook``) answers 101: the request
-    goes through the whole WSGI stack (so the proxies' client address counts) and stops at
-    the gate, which keeps its decision in the environ for the request's own pass.
-    True: serve the request as plain HTTP, and the gate answers it with its refusal."""
-    environ[_ADMISSION_ONLY] = True
-    try:
-        wsgi_entry(environ, _no_response)
-    finally:
-        environ.pop(_ADMISSION_ONLY, None)
-    return _REFUSAL in environ
-
-
-def _no_response(status, headers, exc_info=None):
-    raise AssertionError("the gate answers nothing while it only admits")
-
-
 class Refusal(Exception):
     """A request the gate answers itself."""
 
     def __init__(self, status: str, code: str, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.status, self.code, self.retry_after = status, code, retry_after
+
+
+def refusal_of_handshake(environ) -> str | None:
+    """Why this upgrade request is not a WebSocket opening handshake a server may accept
+    (RFC 6455 4.2.1), None if it is."""
+    if environ.get("REQUEST_METHOD") != "GET":
+        return "the method must be GET"
+    if "upgrade" not in environ.get("HTTP_CONNECTION", "").lower():
+        return "Connection must include Upgrade"
+    if environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13":
+        return "Sec-WebSocket-Version must be 13"
+    try:
+        key = base64.b64decode(environ.get("HTTP_SEC_WEBSOCKET_KEY", ""), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 16:
+        return "Sec-WebSocket-Key must be 16 bytes in base64"
+    return None
 
 
 def refusal_of_payload(body: bytes) -> str | None:
@@ -131,7 +126,7 @@ class _ThenStopReading(list):
 
 def client_socket(environ):
     """The client's socket: gevent's handler puts it in ``gateway.socket``
-    (``server._lean_handler``), eventlet gives it through ``eventlet.input``."""
+    (``transport.upgrade``), eventlet gives it through ``eventlet.input``."""
     sock = environ.get("gateway.socket")
     if sock is None and "eventlet.input" in environ:
         with contextlib.suppress(Exception):
@@ -179,18 +174,11 @@ def transport_guard(
 
     def guarded(environ, start_response):
         if not environ.get("PATH_INFO", "").startswith(prefix):
-            return [] if environ.get(_ADMISSION_ONLY) else app(environ, start_response)
-        refusal = environ.pop(_REFUSAL, None)
-        if refusal is None and not environ.pop(_ADMITTED, False):
-            try:
-                _check(environ)
-            except Refusal as exc:
-                refusal = exc
-                on_refused(refusal.code)
-        if environ.get(_ADMISSION_ONLY):  # see ``refused_before_upgrade``
-            environ[_REFUSAL if refusal else _ADMITTED] = refusal or True
-            return []
-        if refusal is not None:
+            return app(environ, start_response)
+        try:
+            _check(environ)
+        except Refusal as refusal:
+            on_refused(refusal.code)
             return error_response(start_response, refusal, environ)
         return app(environ, start_response)
 
@@ -217,12 +205,17 @@ def transport_guard(
                     "too many connection attempts, retry later",
                     retry_after=60,
                 )
-        if sid is not None and environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+        upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        if upgrade and sid is not None:
             raise Refusal(
                 "400 Bad Request",
                 "bad_request",
                 "long-polling sessions are not upgraded: connect with the WebSocket directly",
             )
+        if upgrade:
+            why = refusal_of_handshake(environ)
+            if why is not None:
+                raise Refusal("400 Bad Request", "bad_request", f"not a WebSocket handshake: {why}")
         if method == "POST" and sid is not None:
             _check_body(environ, sid)
         elif environ.get("HTTP_UPGRADE", "").lower() == "websocket" and "eventlet.input" in environ:

@@ -3,10 +3,11 @@
 An Engine.IO session costs a connection slot, a socket and a task before its client has
 shown a token; one that never sends the Socket.IO connect (or whose connect was refused)
 would otherwise live as long as it answers pings. Each new session is given
-``GATEWAY_HANDSHAKE_TIMEOUT_SECONDS`` to join the namespace; then it is closed.
+``GATEWAY_HANDSHAKE_TIMEOUT_SECONDS`` to join the namespace, and so is a WebSocket session
+whose client left it (a DISCONNECT); then it is closed.
 
 One task serves every session: all share the timeout, so the sessions due next are always
-at the front of one FIFO, and a session costs one tuple until its deadline.
+at the front of one FIFO, and a session costs a tuple and a dict entry until its deadline.
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ class HandshakeDeadline:
         self._on_expired = on_expired
         self._clock = clock or time.monotonic
         self._due: collections.deque[tuple[float, str]] = collections.deque()
+        self._deadline: dict[str, float] = {}  # each session's latest deadline
         self._task = None
 
     def opened(self, eio_sid: str) -> None:
-        """A transport session has just opened: its deadline starts now."""
-        self._due.append((self._clock() + self.timeout, eio_sid))
+        """A transport session has just opened, or left the namespace: its deadline starts
+        now (an earlier one no longer applies)."""
+        due = self._clock() + self.timeout
+        self._deadline[eio_sid] = due
+        self._due.append((due, eio_sid))
         if self._task is None:
             self._task = self._spawn(self._run)
 
@@ -48,7 +53,10 @@ class HandshakeDeadline:
         """Close the sessions past their deadline that have not joined; returns their sids."""
         now, due, closed = self._clock(), self._due, []
         while due and due[0][0] <= now:
-            _, eio_sid = due.popleft()
+            when, eio_sid = due.popleft()
+            if self._deadline.get(eio_sid) != when:
+                continue  # a later deadline replaced this one
+            del self._deadline[eio_sid]
             if not self._joined(eio_sid) and self._close(eio_sid):
                 self._on_expired()
                 closed.append(eio_sid)

@@ -1,7 +1,7 @@
 """Serving the gateway app in the chosen async mode, with a graceful stop on SIGTERM.
 
-- gevent (the default, what production runs): gevent's WSGI server with gevent-websocket's
-  handler.
+- gevent (the default, what production runs): gevent's WSGI server with our handler, whose
+  WebSockets our endpoint takes over (``transport.upgrade``).
 - eventlet: eventlet's WSGI server (gunicorn 27 no longer ships an eventlet worker).
 
 (A threading mode would cost a thread per connection and none of our transport: it was
@@ -88,31 +88,22 @@ def _small_buffers(protocol):
 
 def _serve_gevent(app, gateway, address, settings) -> None:
     import gevent
+    from gevent import pywsgi
     from gevent.event import Event
-    from geventwebsocket.handler import WebSocketHandler
-    from geventwebsocket.server import WebSocketServer
 
-    from services.gateway.guard import refused_before_upgrade
+    from services.gateway.transport import upgrade
 
     # gevent records where every greenlet was spawned (a stack of frames per connection
     # task), for debugging only.
     gevent.config.track_greenlet_tree = False
-    entry = wsgi_entry(app)
-    server = WebSocketServer(
+    server = pywsgi.WSGIServer(
         address,
-        entry,
-        # gevent-websocket answers 101 before the app runs: the gate decides first, so
-        # that a refused WebSocket gets its 429 or 503 as HTTP (``guard``).
-        pre_start_hook=lambda handler: (
-            _is_websocket(handler.environ) and refused_before_upgrade(entry, handler.environ)
-        ),
-        handler_class=_lean_handler(
-            WebSocketHandler,
-            max_message_bytes=settings.gateway_max_message_bytes,
-            request_timeout=settings.gateway_handshake_timeout_seconds,
+        wsgi_entry(app),
+        handler_class=upgrade.handler_class(
+            request_timeout=settings.gateway_handshake_timeout_seconds
         ),
         log=None,
-        # A pool of that many connection greenlets.
+        # A pool of that many request tasks (a WebSocket leaves its task at the upgrade).
         spawn=pool_size(settings.gateway_max_connections),
     )
     stopping = Event()
@@ -130,45 +121,6 @@ def pool_size(max_connections: int) -> int:
     for health checks, metrics and the 503 that refuses a session over the limit
     (``guard``): a server that stops accepting at its cap leaves all of them waiting."""
     return max_connections + max(64, max_connections // 20)
-
-
-def _is_websocket(environ) -> bool:
-    return environ.get("HTTP_UPGRADE", "").lower() == "websocket"
-
-
-def _lean_handler(handler_class, *, max_message_bytes: int, request_timeout: float):
-    """gevent's WebSocket handler, keeping less for the life of each connection, and with
-    the limits on what a client sends.
-
-    - It reads through a 256-byte buffer instead of 8 KiB: a WebSocket keeps it for life,
-      for the handshake (read in a few more calls) and the client's small frames.
-    - The buffer is read through a :class:`~services.gateway.frame_limit.LimitedReader`,
-      which checks the frame sizes once the connection is a WebSocket.
-    - A client has ``request_timeout`` seconds to send each request (gevent has no timeout
-      of its own); a WebSocket has none (python-engineio's heartbeat ends a lost one).
-    - Once the connection is a WebSocket, it drops the parsed request headers (1.2 KB): the
-      environ has them, and the class keeps an empty set for what reads them after.
-    """
-    from services.gateway.frame_limit import LimitedReader
-
-    class LeanHandler(handler_class):
-        def __init__(self, sock, address, server):
-            sock.settimeout(request_timeout)
-            rfile = LimitedReader(sock.makefile("rb", 256), sock)
-            super().__init__(sock, address, server, rfile=rfile)
-
-        def get_environ(self):
-            environ = super().get_environ()
-            environ["gateway.socket"] = self.socket  # see ``guard.client_socket``
-            return environ
-
-        def run_websocket(self):
-            self.__dict__.pop("headers", None)
-            self.rfile.start_websocket(max_message_bytes)
-            self.socket.settimeout(None)
-            return super().run_websocket()
-
-    return LeanHandler
 
 
 # Descriptors a process needs besides its clients: Redis, the listener, logs, libraries.

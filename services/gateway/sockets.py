@@ -57,13 +57,19 @@ class SessionHandlers:
     def disconnect(self, sid: str) -> None:
         self._hub.disconnect(sid)
 
+    def left(self, session) -> None:
+        """The client left the namespace and keeps its connection: it has the handshake
+        timeout to join again, as a new session has."""
+        self._deadline.opened(session.eio_sid)
+
     def closed(self, session) -> None:
         self._sessions.remove(session)
 
 
-def register(socketio, gateway, polling) -> None:
+def register(socketio, gateway, polling, deadline) -> None:
     """Bind the contract's events to ``gateway``'s hub for python-socketio's clients;
-    ``polling`` is the table of their transports (``transport.polling.PollingClients``)."""
+    ``polling`` is the table of their transports (``transport.polling.PollingClients``),
+    ``deadline`` the handshake deadline a client that leaves the namespace has again."""
     hub, server = gateway.hub, socketio.server
 
     def forged() -> bool:
@@ -91,6 +97,10 @@ def register(socketio, gateway, polling) -> None:
         if not forged():
             polling.remove(request.sid)
             hub.disconnect(request.sid)
+            # A client that left (rather than lost) its session: as ``SessionHandlers.left``.
+            eio_sid = server.manager.eio_sid_from_sid(request.sid, "/")
+            if eio_sid is not None:
+                deadline.opened(eio_sid)
 
     for name in CONTRACT_REQUESTS:
         socketio.on(name)(_request_handler(hub, name))

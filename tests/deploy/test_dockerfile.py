@@ -149,7 +149,7 @@ RUNTIME = {
     "python-engineio",
     "eventlet",
     "gevent",
-    "gevent-websocket",
+    "wsproto",
     "simple-websocket",
     "prometheus-client",
     "pyjwt",

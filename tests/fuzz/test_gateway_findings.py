@@ -20,7 +20,8 @@ def module_settings(module_settings):
 
 
 def test_client_sent_disconnect_event_does_not_escape_token_expiry(gateway, connect, serial):
-    token = mint_token(TEST_SECRET, "viewer", "short", drones=[serial], ttl_seconds=1)
+    # Expiry is in whole seconds from the minting second: 2 leaves the connect at least 1 s.
+    token = mint_token(TEST_SECRET, "viewer", "short", drones=[serial], ttl_seconds=2)
     client = connect(gateway, token=token)
     assert client.call(contract.SIO_SUBSCRIBE, {"droneSerial": serial})["ok"] is True
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from services.gateway.frame_limit import FrameLimit, MessageTooBig, close_frame
+from services.gateway.frame_limit import FrameLimit, MessageTooBig
 from services.gateway.guard import refusal_of_payload
 from services.gateway.handshake import HandshakeDeadline
 from services.gateway.hosts import dev_host_allowed
@@ -57,10 +57,6 @@ def test_control_frames_between_fragments_do_not_count_and_a_new_message_starts_
     limit.feed(header(100) + b"x" * 100)
 
 
-def test_close_frame_carries_the_code():
-    assert close_frame(1009, "too big")[:4] == b"\x88\x09\x03\xf1"
-
-
 @pytest.mark.parametrize(
     "body",
     [
@@ -96,8 +92,9 @@ class FakeClock:
         return self.now
 
 
-def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time():
-    clock, joined, closed, expired = FakeClock(), {"b"}, [], []
+def deadline_of(joined: set, closed: list, expired: list):
+    """A 10 s HandshakeDeadline on a fake clock (``deadline.clock``), recording closes."""
+    clock = FakeClock()
     deadline = HandshakeDeadline(
         10,
         joined=joined.__contains__,
@@ -107,17 +104,39 @@ def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time()
         on_expired=lambda: expired.append(1),
         clock=clock,
     )
+    deadline.clock = clock
+    return deadline
+
+
+def test_the_handshake_deadline_closes_only_sessions_that_did_not_join_in_time():
+    closed, expired = [], []
+    deadline = deadline_of({"b"}, closed, expired)
     deadline.opened("a")
     deadline.opened("b")
-    clock.now = 5
+    deadline.clock.now = 5
     deadline.opened("c")
-    clock.now = 9.9
+    deadline.clock.now = 9.9
     assert deadline.expire() == []
-    clock.now = 10
+    deadline.clock.now = 10
     assert deadline.expire() == ["a"]
-    clock.now = 15
+    deadline.clock.now = 15
     assert deadline.expire() == ["c"]
     assert closed == ["a", "c"] and len(expired) == 2
+
+
+def test_a_session_that_left_the_namespace_has_the_timeout_again_from_then():
+    """A client that joined and left has the whole timeout from its leaving to join again:
+    the deadline of its opening no longer applies to it."""
+    closed = []
+    deadline = deadline_of(set(), closed, [])
+    deadline.opened("a")
+    deadline.clock.now = 4  # "a" joined at 2 and left at 4
+    deadline.opened("a")
+    deadline.clock.now = 10
+    assert deadline.expire() == []
+    deadline.clock.now = 14
+    assert deadline.expire() == ["a"]
+    assert closed == ["a"]
 
 
 def test_a_decoding_error_of_the_libraries_becomes_one_line_without_traceback():

@@ -48,37 +48,31 @@ def test_token_with_unknown_role_is_refused(gateway):
     assert refused(gateway, token)
 
 
-def websocket_handshake(gateway, origin: str) -> bool:
-    """Whether a browser-style WebSocket from ``origin`` gets an Engine.IO session.
-
-    eventlet refuses the upgrade (HTTP 400); gevent-websocket completes the upgrade before
-    the app answers, and the refusal is then a close frame in place of the open packet.
-    Either way the page gets no session, which is what is checked.
-    """
+def websocket_handshake(gateway, origin: str):
+    """What a browser-style WebSocket from ``origin`` gets: "session" (the Engine.IO open
+    packet), or the HTTP status of the gate's refusal, answered before any upgrade."""
     url = gateway.url.replace("http", "ws") + contract.SOCKETIO_PATH + "/?EIO=4&transport=websocket"
     try:
         ws = websocket.create_connection(url, origin=origin, timeout=5)
-    except websocket.WebSocketBadStatusException:
-        return False
+    except websocket.WebSocketBadStatusException as exc:
+        return exc.status_code
     try:
         opcode, data = ws.recv_data(control_frame=True)
-    except websocket.WebSocketConnectionClosedException:
-        return False
     finally:
         ws.close()
-    return opcode == websocket.ABNF.OPCODE_TEXT and data.startswith(b"0{")
+    return "session" if opcode == websocket.ABNF.OPCODE_TEXT and data.startswith(b"0{") else data
 
 
 def test_websocket_from_another_origin_is_refused(gateway):
-    assert websocket_handshake(gateway, "http://evil.example") is False
+    assert websocket_handshake(gateway, "http://evil.example") == 403
 
 
 def test_websocket_from_an_allowed_origin_is_accepted(gateway):
-    assert websocket_handshake(gateway, "http://localhost:5001") is True
+    assert websocket_handshake(gateway, "http://localhost:5001") == "session"
 
 
 def test_websocket_from_the_gateways_own_origin_is_accepted(gateway):
-    assert websocket_handshake(gateway, gateway.url) is True
+    assert websocket_handshake(gateway, gateway.url) == "session"
 
 
 def test_subscription_outside_the_tokens_drones_is_refused(gateway, connect, serial):

@@ -50,10 +50,10 @@ class Sessions:
 
 
 def route(
-    socketio_app, *, path: str, async_mode: str, options: SessionOptions, open_session, polled
+    socketio_app, *, path: str, async_mode: str, options: SessionOptions, new_session, polled
 ):
-    """Wrap python-socketio's WSGI app: WebSocket sessions go to ``open_session(receive,
-    raw)``, polls to ``polled(eio_sid)`` before python-socketio. Returns a
+    """Wrap python-socketio's WSGI app: WebSockets are served with sessions of
+    ``new_session(raw)``, polls go to ``polled(eio_sid)`` before python-socketio. Returns a
     function (see ``app._as_function``)."""
     prefix = path.rstrip("/")
 
@@ -71,7 +71,7 @@ def route(
                 start_response,
                 async_mode,
                 options,
-                open_session,
+                new_session,
             )
         if sid is not None and transport == "polling" and environ.get("REQUEST_METHOD") == "GET":
             polled(sid)
@@ -81,9 +81,9 @@ def route(
 
 
 def session_factory(options: SessionOptions, *, runtime, handlers, pinger, on_dropped):
-    """``open_session(receive, raw)``: run a WebSocket session to its end."""
+    """``new_session(raw)``: a WebSocket session writing to ``raw``, for a reader to run."""
 
-    def open_session(receive, raw) -> None:
+    def new_session(raw) -> WebSocketSession:
         writer = Writer(
             raw,
             bound=options.max_backlog,
@@ -91,6 +91,6 @@ def session_factory(options: SessionOptions, *, runtime, handlers, pinger, on_dr
             runtime=runtime,
             on_dropped=on_dropped,
         )
-        WebSocketSession(writer, options, handlers, pinger).run(receive)
+        return WebSocketSession(writer, options, handlers, pinger)
 
-    return open_session
+    return new_session

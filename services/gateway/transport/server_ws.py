@@ -1,14 +1,15 @@
-"""The WebSocket the WSGI server hands us, for each async mode, through its public API.
+"""The WebSocket of a session, for each async mode, through public APIs.
 
-The server does the HTTP upgrade and reads the client's frames (its own frame parser,
-behind our frame-size limit: ``frame_limit``); we write to the TCP socket under it
-ourselves, with frames built once per message (``frames``), which is what makes a fan-out
-cheap. Nothing else of the server's WebSocket object is used.
+We write to the TCP socket ourselves, with frames built once per message (``frames``),
+which is what makes a fan-out cheap; how the client's frames are read differs:
 
-- gevent: gevent-websocket's handler puts the WebSocket in ``environ["wsgi.websocket"]``
-  before the app runs; ``handler.socket`` is the connection's socket.
+- gevent (what production runs): the endpoint completes the upgrade itself and takes the
+  connection from the server (``upgrade``); a :class:`~.reader.WebSocketReader` reads it
+  without a task while the client is quiet.
 - eventlet: ``eventlet.websocket.WebSocketWSGI`` wraps a handler and calls it with the
-  WebSocket; ``socket`` is the connection's green socket, ``fd`` the OS socket under it.
+  WebSocket, for the connection's life (a task per connection); ``socket`` is the
+  connection's green socket, ``fd`` the OS socket under it. Its reads go through the
+  gate's frame-size limit (``guard``).
 """
 
 from __future__ import annotations
@@ -19,32 +20,39 @@ import socket
 from services.gateway.transport.writer import RawSocket
 
 
-def serve(environ, start_response, async_mode: str, options, run):
-    """Run ``run(receive, raw)`` for the WebSocket of this request, for its life.
+def serve(environ, start_response, async_mode: str, options, new_session):
+    """Serve this request's WebSocket with a session ``new_session(raw)`` (``raw``: the
+    :class:`RawSocket` its writer writes to), for the connection's life.
 
-    ``receive()`` returns the client's next message (str or bytes), or None once the
-    connection is closed; ``raw`` is the :class:`RawSocket` the writer writes to. A client
-    silent for a ping interval and timeout (no pong) ends the read with a timeout.
+    A client silent for a ping interval and timeout (no pong) is gone: its session ends.
     """
     silence = options.ping_interval + options.ping_timeout
     if async_mode == "gevent":
-        ws = environ.get("wsgi.websocket")
-        if ws is None:
+        import gevent
+
+        from services.gateway.transport import upgrade
+        from services.gateway.transport.reader import WebSocketReader
+
+        sock = upgrade.accept(environ)
+        if sock is None:
             start_response("400 Bad Request", [("Content-Type", "text/plain")])
             return [b"not a WebSocket request"]
-        sock = ws.handler.socket
         sock.settimeout(silence)
-        raw = _gevent_raw(sock)
-        # The handler keeps the request's environ for the connection's life, and nothing
-        # reads it once the session runs: its headers and strings (a few KB) go now.
-        environ.clear()
-        run(ws.receive, raw)
+        session = new_session(_gevent_raw(sock))
+        WebSocketReader(
+            sock,
+            session,
+            loop=gevent.get_hub().loop,
+            spawn=gevent.spawn_raw,
+            max_message_bytes=options.max_message_bytes,
+            silence=silence,
+        ).start()
         return []
     from eventlet.websocket import WebSocketWSGI
 
     def handle(ws):
         ws.socket.settimeout(silence)
-        run(ws.wait, _eventlet_raw(ws.socket))
+        new_session(_eventlet_raw(ws.socket)).run(ws.wait)
 
     return WebSocketWSGI(handle, max_frame_length=options.max_message_bytes)(
         environ, start_response

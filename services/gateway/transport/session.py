@@ -38,7 +38,12 @@ NOT_HANDLED = object()  # what ``handlers.event`` returns for an event it does n
 
 
 class ProtocolError(ValueError):
-    """The client broke the Engine.IO or Socket.IO protocol: the connection is closed."""
+    """The client broke the WebSocket, Engine.IO or Socket.IO protocol: the connection is
+    closed with ``close_code``."""
+
+    def __init__(self, message: str, close_code: int = CLOSE_PROTOCOL_ERROR):
+        super().__init__(message)
+        self.close_code = close_code
 
 
 class WebSocketSession:
@@ -65,6 +70,10 @@ class WebSocketSession:
     def send_many(self, messages) -> None:
         self._writer.send(b"".join([m.frame for m in messages]))
 
+    def send_frames(self, frames: bytes) -> None:
+        """Queue WebSocket frames as they are (the reader's answers to control frames)."""
+        self._writer.send(frames)
+
     def backlog(self) -> int:
         return self._writer.backlog()
 
@@ -87,7 +96,10 @@ class WebSocketSession:
         if abort:
             self._writer.drop("closed by the gateway", quiet=True)
         elif goodbye:
-            self._writer.finish(wire.sio_frame(wire.SIO_DISCONNECT) + wire.close_frame())
+            # DISCONNECT ends the namespace the client is in; outside it, the close frame.
+            joined = self.sid is not None
+            disconnect = wire.sio_frame(wire.SIO_DISCONNECT) if joined else b""
+            self._writer.finish(disconnect + wire.close_frame())
         else:
             self._writer.finish()
 
@@ -108,8 +120,12 @@ class WebSocketSession:
             self._pinger.add(self)
 
     # --- the connection's life ----------------------------------------------------------
-    def run(self, receive) -> None:
-        """Open the session, then read and answer the client until the connection ends."""
+    # A reader drives it: :meth:`open`, then :meth:`receive` each message of the client
+    # and :meth:`make_room` before reading on, then :meth:`end`. Under gevent the reader
+    # waits for the client without a task (``reader``); :meth:`run` is the blocking loop
+    # for a server whose WebSocket is read by a task per connection (eventlet).
+    def open(self) -> None:
+        """Send the Engine.IO open packet; the session starts its heartbeats."""
         options = self._options
         self._writer.send(
             wire.text_frame(
@@ -128,33 +144,37 @@ class WebSocketSession:
         )
         self._handlers.opened(self)
         self._schedule_heartbeat()
+
+    def run(self, receive) -> None:
+        """Open the session, then read and answer the client until the connection ends.
+
+        ``receive()`` returns the client's next message (str or bytes), or None once the
+        connection is closed; an error from it is a lost connection."""
+        self.open()
+        error = None
         try:
-            self._read(receive)
+            while self.make_room():
+                try:
+                    message = receive()
+                except Exception as exc:  # noqa: BLE001 - a broken connection ends the session
+                    if not self._writer.closed:
+                        log.debug("%s: connection lost: %r", self.eio_sid, exc)
+                    return
+                if message is None or not self.receive(message):
+                    return
         except ProtocolError as exc:
-            refusals.warning("refused input from a client, closing its connection: %s", exc)
-            self._writer.finish(wire.close_frame(CLOSE_PROTOCOL_ERROR))
+            error = exc
         finally:
-            self._writer.finish(wire.close_frame(CLOSE_NORMAL))
-            if self.sid is not None:
-                self._handlers.disconnect(self.sid)
-            self._handlers.closed(self)
+            self.end(error)
 
-    def _read(self, receive) -> None:
-        while self._make_room():
-            try:
-                message = receive()
-            except Exception as exc:  # noqa: BLE001 - a broken connection ends the session
-                if not self._writer.closed:
-                    log.debug("%s: connection lost: %r", self.eio_sid, exc)
-                return
-            if message is None:  # closed by the client
-                return
-            if not isinstance(message, str):
-                raise ProtocolError("binary messages are not part of this protocol")
-            if not self._receive(message):
-                return
+    def receive(self, message: str | bytes) -> bool:
+        """Handle one message of the client; False when the client closed the session.
+        Raises :class:`ProtocolError` for what breaks the protocol."""
+        if not isinstance(message, str):
+            raise ProtocolError("binary messages are not part of this protocol")
+        return self._receive(message)
 
-    def _make_room(self) -> bool:
+    def make_room(self) -> bool:
         """Wait until the client's unsent backlog is within the bound before its next
         request; False when the connection is over (dropped if it took nothing of its
         backlog for the time it has to answer a ping)."""
@@ -167,6 +187,17 @@ class WebSocketSession:
             ):
                 writer.drop(f"it took nothing of its backlog for {self._options.ping_timeout} s")
         return not writer.closed
+
+    def end(self, error: ProtocolError | None = None) -> None:
+        """The connection is over: close it (after what was sent; with the error's close
+        code when the client broke the protocol) and tell the handlers."""
+        if error is not None:
+            refusals.warning("refused input from a client, closing its connection: %s", error)
+            self._writer.finish(wire.close_frame(error.close_code))
+        self._writer.finish(wire.close_frame(CLOSE_NORMAL))
+        if self.sid is not None:
+            self._handlers.disconnect(self.sid)
+        self._handlers.closed(self)
 
     def _receive(self, message: str) -> bool:
         """Handle one Engine.IO packet; False when the client closed the session."""
@@ -204,6 +235,7 @@ class WebSocketSession:
             if self.sid is not None:
                 sid, self.sid = self.sid, None
                 self._handlers.disconnect(sid)
+                self._handlers.left(self)
         elif pkt.packet_type != sio_packet.ACK:  # acks: the gateway asks for none
             raise ProtocolError(f"a client does not send Socket.IO packet type {pkt.packet_type}")
 

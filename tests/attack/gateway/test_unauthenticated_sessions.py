@@ -9,11 +9,15 @@ while /healthz and the clients already connected are served.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import struct
 import time
 
+from shared.auth import mint_token
 from tests.attack.gateway import raw
 from tests.attack.gateway.conftest import HEALTHY_WITHIN
+from tests.conftest import TEST_SECRET
 from tests.support.waiting import wait_until
 
 DEADLINE = 2
@@ -105,3 +109,52 @@ def test_at_the_connection_cap_new_connections_are_refused_at_once(
     wait_until(lambda: healthy.can_connect() is None, timeout=10, message="a free slot")
     for sock in idle:
         sock.close()
+
+
+def test_a_client_that_leaves_the_namespace_has_the_deadline_again(gateway_in_mode, mode):
+    """A WebSocket client that joins, then leaves the namespace (DISCONNECT) and keeps its
+    connection, holds a slot without a token as a new session would: it has the handshake
+    timeout from its leaving to join again, then it is closed, without a DISCONNECT."""
+    gateway = gateway_in_mode(gateway_handshake_timeout_seconds=DEADLINE)
+    ws = raw.open_engineio_websocket(gateway.port)
+    ws.send_text("40" + json.dumps({"token": mint_token(TEST_SECRET, "viewer", "leaver")}))
+    assert ws.read_text().startswith("40")
+    time.sleep(DEADLINE * 0.75)  # joined past most of its first deadline
+    ws.send_text("41")
+    left = time.monotonic()
+
+    texts, code = [], None
+    ws.sock.settimeout(CLOSED_WITHIN)
+    with contextlib.suppress(ConnectionError, OSError):
+        while code is None:
+            opcode, payload = ws.read_frame()
+            if opcode == 0x8:
+                code = struct.unpack("!H", payload[:2])[0]
+            else:
+                texts.append(payload.decode())
+    closed_after = time.monotonic() - left
+
+    assert code == 1000, texts
+    assert DEADLINE * 0.9 <= closed_after < CLOSED_WITHIN
+    assert not [t for t in texts if t.startswith("41")]  # no DISCONNECT outside the namespace
+    ws.close()
+
+
+def test_a_polling_client_that_leaves_the_namespace_has_the_deadline_again(gateway_in_mode):
+    gateway = gateway_in_mode(gateway_handshake_timeout_seconds=DEADLINE)
+    _, sid, _ = raw.polling_handshake(gateway.port)
+    target = f"{raw.EIO_PATH}?EIO=4&transport=polling&sid={sid}"
+    token = mint_token(TEST_SECRET, "viewer", "leaver")
+    raw.request(gateway.port, "POST", target, body=b"40" + json.dumps({"token": token}).encode())
+    assert raw.request(gateway.port, "GET", target)[2].startswith(b"40")
+    time.sleep(DEADLINE * 0.75)  # joined past most of its first deadline
+    raw.request(gateway.port, "POST", target, body=b"41")
+    left = time.monotonic()
+
+    wait_until(
+        lambda: _polling_session_closed(gateway.port, sid),
+        timeout=CLOSED_WITHIN,
+        message="the polling session closed",
+    )
+
+    assert time.monotonic() - left >= DEADLINE * 0.9

@@ -97,7 +97,7 @@ def test_disconnect_packet_leaves_the_namespace_once(setup):
     s = setup()
     s.run("40", "41")
     assert s.session.sid is None
-    assert s.handlers.names() == ["opened", "connect", "connected", "disconnect", "closed"]
+    assert s.handlers.names() == ["opened", "connect", "connected", "disconnect", "left", "closed"]
 
 
 def test_each_pong_schedules_one_heartbeat_and_tells_the_read_position(setup):
@@ -168,6 +168,24 @@ def test_close_says_goodbye_and_ends_the_reading(setup):
     assert texts(frames)[-1] == "41" and frames[-1] == CLOSE_NORMAL
     assert frames.count(CLOSE_NORMAL) == 1
     assert "event" not in s.handlers.names()
+
+
+def test_close_of_a_session_outside_the_namespace_sends_no_socketio_disconnect(setup):
+    # DISCONNECT ends a namespace the client is in; a session that never joined (the
+    # handshake deadline) gets the close frame alone, and its client may reconnect.
+    s = setup()
+    frames = s.run(s.session.close)
+    assert texts(frames)[1:] == [] and frames[-1] == CLOSE_NORMAL
+
+
+def test_leaving_the_namespace_tells_the_handlers(setup):
+    s = setup()
+    s.run("40", "41", "40")
+    assert s.handlers.names()[1:] == [
+        "connect", "connected", "disconnect", "left", "connect", "connected", "disconnect",
+        "closed",
+    ]  # fmt: skip
+    assert s.handlers.of("left") == [(s.session,)]
 
 
 def test_abort_closes_at_once_without_a_goodbye(setup):
