@@ -205,23 +205,22 @@ def transport_guard(
                     "too many connection attempts, retry later",
                     retry_after=60,
                 )
-        upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
-        if upgrade and sid is not None:
-            raise Refusal(
-                "400 Bad Request",
-                "bad_request",
-                "long-polling sessions are not upgraded: connect with the WebSocket directly",
-            )
-        if upgrade:
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            if sid is not None:
+                raise Refusal(
+                    "400 Bad Request",
+                    "bad_request",
+                    "long-polling sessions are not upgraded: connect with the WebSocket directly",
+                )
             why = refusal_of_handshake(environ)
             if why is not None:
                 raise Refusal("400 Bad Request", "bad_request", f"not a WebSocket handshake: {why}")
-        if method == "POST" and sid is not None:
+            if "eventlet.input" in environ:
+                environ["eventlet.input"] = _LimitedEventletInput(
+                    environ["eventlet.input"], max_message_bytes
+                )
+        elif method == "POST" and sid is not None:
             _check_body(environ, sid)
-        elif environ.get("HTTP_UPGRADE", "").lower() == "websocket" and "eventlet.input" in environ:
-            environ["eventlet.input"] = _LimitedEventletInput(
-                environ["eventlet.input"], max_message_bytes
-            )
 
     def _check_body(environ, sid: str) -> None:
         raw_length = environ.get("CONTENT_LENGTH") or ""

@@ -118,7 +118,7 @@ class WebSocketReader:
                     raise ProtocolError(event.reason or "bad WebSocket frame", event.code)
                 return False  # the client's close frame
             elif isinstance(event, BytesMessage):
-                raise ProtocolError("binary messages are not part of this protocol")
+                self._session.receive(event.data)  # refused there, as binary is anywhere
         return True
 
     def _end(self, error: ProtocolError | None) -> None:

@@ -23,7 +23,7 @@ from gevent import socket as green_socket
 # Where the handler leaves itself in a WebSocket request's environ, for :func:`accept`.
 _UPGRADE = "gateway.upgrade"
 # The client's socket, for the gate (``guard.client_socket``), in every request's environ.
-SOCKET = "gateway.socket"
+_SOCKET = "gateway.socket"
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
 
 
@@ -43,7 +43,7 @@ def handler_class(*, request_timeout: float):
 
         def get_environ(self):
             environ = super().get_environ()
-            environ[SOCKET] = self.socket
+            environ[_SOCKET] = self.socket
             if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
                 environ[_UPGRADE] = self
             return environ
@@ -67,5 +67,4 @@ def accept(environ):
     # The server reads no further request on it, and closes nothing: the socket it holds
     # no longer owns the descriptor.
     handler.close_connection = True
-    environ.pop(SOCKET, None)
     return green_socket.socket(fileno=handler.socket.detach())
