@@ -15,7 +15,8 @@ transport under it:
   poll that will never come to take the close packet: the POST never got an answer and
   its socket stayed open. Here the session is closed without waiting, and the answer is
   our error shape.
-- **WebSocket upgrades**: a request that is not a valid opening handshake is refused with
+- **WebSocket upgrades**: a request for the WebSocket transport (or with ``Upgrade:
+  websocket``) that is not a valid opening handshake is refused with
   400 before any upgrade. Under eventlet its frames are read through
   :class:`frame_limit.LimitedSocket` (gevent: our reader checks them, ``transport.reader``).
 
@@ -54,6 +55,8 @@ def refusal_of_handshake(environ) -> str | None:
     (RFC 6455 4.2.1), None if it is."""
     if environ.get("REQUEST_METHOD") != "GET":
         return "the method must be GET"
+    if environ.get("HTTP_UPGRADE", "").strip().lower() != "websocket":
+        return "Upgrade must be websocket"
     if "upgrade" not in environ.get("HTTP_CONNECTION", "").lower():
         return "Connection must include Upgrade"
     if environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13":
@@ -205,7 +208,9 @@ def transport_guard(
                     "too many connection attempts, retry later",
                     retry_after=60,
                 )
-        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+        # A request for the WebSocket transport is a handshake, whatever its headers say.
+        transport = query.get("transport", [None])[0]
+        if transport == "websocket" or environ.get("HTTP_UPGRADE", "").lower() == "websocket":
             if sid is not None:
                 raise Refusal(
                     "400 Bad Request",

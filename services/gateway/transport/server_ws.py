@@ -34,7 +34,7 @@ def serve(environ, start_response, async_mode: str, options, new_session):
         from services.gateway.transport.reader import WebSocketReader
 
         sock = upgrade.accept(environ)
-        if sock is None:
+        if sock is None:  # not an upgrade: the gate refuses these first (``guard``)
             start_response("400 Bad Request", [("Content-Type", "text/plain")])
             return [b"not a WebSocket request"]
         sock.settimeout(silence)

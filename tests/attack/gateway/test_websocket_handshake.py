@@ -23,12 +23,15 @@ TARGET = raw.EIO_PATH + "?EIO=4&transport=websocket"
         {"Sec-WebSocket-Key": "c2hvcnQ="},  # 5 bytes, not 16
         {"Sec-WebSocket-Key": "not base64 at all!"},
         {"Connection": "keep-alive"},
+        {"Upgrade": None},  # transport=websocket asked for as a plain GET
+        {"Upgrade": "h2c"},
     ],
-    ids=["version", "short-key", "bad-key", "no-connection-upgrade"],
+    ids=["version", "short-key", "bad-key", "no-connection-upgrade", "no-upgrade", "not-websocket"],
 )
 def test_a_bad_handshake_is_refused_before_the_upgrade(gateway_in_mode, change):
     gateway = gateway_in_mode()
-    status, headers, body = raw.request(gateway.port, "GET", TARGET, headers=VALID | change)
+    headers = {k: v for k, v in (VALID | change).items() if v is not None}
+    status, headers, body = raw.request(gateway.port, "GET", TARGET, headers=headers)
     assert status == 400
     assert raw.error_code(body) == "bad_request"
     assert b"not a WebSocket handshake" in body
