@@ -149,8 +149,11 @@ def create_app(settings: Settings | None = None, *, session_handlers=None) -> Fl
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = settings.gateway_max_message_bytes
+    from services.gateway.transport.polling import ConfirmingManager
+
     socketio.init_app(
         app,
+        client_manager=ConfirmingManager(),
         async_mode=settings.gateway_async_mode,
         path=SOCKETIO_PATH,
         # No message queue: every replica reads the event log itself and sends only to

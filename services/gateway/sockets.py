@@ -71,6 +71,7 @@ def register(socketio, gateway, polling, deadline) -> None:
     ``polling`` is the table of their transports (``transport.polling.PollingClients``),
     ``deadline`` the handshake deadline a client that leaves the namespace has again."""
     hub, server = gateway.hub, socketio.server
+    server.manager.on_confirmed = hub.greet  # ``polling.ConfirmingManager``
 
     def forged() -> bool:
         # python-socketio marks a client as connected only outside its real connect and
@@ -88,9 +89,8 @@ def register(socketio, gateway, polling, deadline) -> None:
         except AuthError as exc:
             raise ConnectionRefusedError(_unauthorized(gateway, exc)) from None
         polling.add(transport)
-        # The handler runs before python-socketio confirms the connection to the client:
-        # the contract's ``connected`` event is sent once it has.
-        socketio.start_background_task(polling.when_connected, request.sid, hub.greet)
+        # The contract's ``connected`` event: once python-socketio has confirmed the
+        # connection to the client (``on_confirmed`` below), not from this handler.
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason):

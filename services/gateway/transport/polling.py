@@ -14,7 +14,8 @@ bound it is disconnected, and resumes from the history when it comes back.
 from __future__ import annotations
 
 import logging
-import time
+
+import socketio
 
 from services.gateway.transport.progress import Progress
 
@@ -133,12 +134,23 @@ class PollingClients:
         if transport is not None:
             transport.polled()
 
-    def when_connected(self, sid: str, callback, timeout: float = 5.0) -> None:
-        """Call ``callback(sid)`` once python-socketio has confirmed the connection to the
-        client (it does after the connect handler returns, and tells no one)."""
-        deadline = time.monotonic() + timeout
-        while not self._server.manager.is_connected(sid, NAMESPACE):
-            if time.monotonic() > deadline:
-                return
-            self._runtime.sleep(0.005)
-        callback(sid)
+
+class ConfirmingManager(socketio.Manager):
+    """python-socketio's client manager, telling ``on_confirmed(sid)`` when a client's
+    connection is confirmed to it.
+
+    python-socketio runs the connect handler first, then sends the client its CONNECT
+    packet and marks it connected here (``connect``, the manager's extension point); it
+    tells the handler nothing. The contract's ``connected`` event must follow that packet:
+    a client drops events that come before it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.on_confirmed = None  # set once the hub exists (``sockets.register``)
+
+    def connect(self, sid, namespace):
+        sid = super().connect(sid, namespace)
+        if namespace == NAMESPACE and self.on_confirmed is not None:
+            self.on_confirmed(sid)
+        return sid

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import types
 
 import pytest
+import socketio
+import werkzeug.test
 
 from services.gateway.transport.frames import Message
-from services.gateway.transport.polling import PollingClients, PollingTransport
+from services.gateway.transport.polling import ConfirmingManager, PollingClients, PollingTransport
 from tests.support.waiting import wait_until
 
 BOUND = 1000
@@ -187,16 +190,29 @@ def test_clients_route_polls_by_engineio_sid_and_end_removed_ones(server, runtim
     assert dropped == [] and len(server.emitted) == 2
 
 
-def test_when_connected_calls_back_once_the_server_confirms(server, runtime):
-    clients = PollingClients(server, bound=BOUND, runtime=runtime, on_dropped=lambda: None)
-    called = []
-    threading.Timer(0.05, server.connected.add, args=("s1",)).start()
-    clients.when_connected("s1", called.append, timeout=5)
-    assert called == ["s1"]
+def test_the_manager_confirms_a_client_once_python_socketio_connected_it():
+    # A real python-socketio server over WSGI, in process: a client is confirmed when the
+    # server, after its connect handler, marks it connected; not before, not if refused.
+    manager = ConfirmingManager()
+    confirmed = []
+    manager.on_confirmed = confirmed.append
+    server = socketio.Server(client_manager=manager, async_mode="threading", async_handlers=False)
+    http = werkzeug.test.Client(socketio.WSGIApp(server))
+    seen_in_handler = []
 
+    @server.on("connect")
+    def connect(sid, environ, auth):
+        seen_in_handler.append(sid in confirmed)
+        return auth == {"token": "ok"}
 
-def test_when_connected_gives_up_after_the_timeout(server, runtime):
-    clients = PollingClients(server, bound=BOUND, runtime=runtime, on_dropped=lambda: None)
-    called = []
-    clients.when_connected("s1", called.append, timeout=0.05)
-    assert called == []
+    def join(token: str) -> str:
+        opened = http.get("/socket.io/?EIO=4&transport=polling").text
+        eio_sid = json.loads(opened[1:])["sid"]
+        url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+        assert http.post(url, data="40" + json.dumps({"token": token})).status_code == 200
+        return http.get(url).text  # what the server answered
+
+    accepted, refused = join("ok"), join("bad")
+    assert seen_in_handler == [False, False]  # during the handler: not yet
+    assert accepted.startswith("40{") and refused.startswith("44{")
+    assert confirmed == [json.loads(accepted[2:])["sid"]]  # once; the refused one never
