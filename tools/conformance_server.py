@@ -15,7 +15,7 @@ and a few reference handlers. This is the gateway as ``python -m services.gatewa
 
   - with Flask-SocketIO, for long-polling clients (and ``/custom``). python-socketio confirms
     a connection after its connect handler returns (Node's server before), so ``auth`` is
-    sent from a task once the connection is confirmed, as the gateway's own greeting is;
+    sent once the connection is confirmed (``ConfirmingManager``), as the gateway greets;
   - as :class:`ReferenceSessionHandlers`, passed to ``create_app(session_handlers=...)``, for
     our WebSocket sessions (default namespace only: ``/custom`` gets CONNECT_ERROR). A
     session acknowledges an event with one argument, the handler's answer, so an ack of
@@ -41,7 +41,6 @@ settings = Settings.from_env(**CONFORMANCE_OVERRIDES)
 monkey_patch(settings.gateway_async_mode)
 
 # ruff: noqa: E402 - everything below must come after monkey-patching
-import time
 
 from flask import request
 
@@ -93,20 +92,21 @@ def reference_app(settings: Settings):
 
     app = create_app(settings, session_handlers=ReferenceSessionHandlers)
 
-    def send_auth_once_connected(sid, auth, namespace):
-        # python-socketio confirms a connection (sends CONNECT) after the connect handler
-        # returns; the reference server (Node) emits "auth" after it, so this waits for it.
-        deadline = time.monotonic() + 5
-        while not socketio.server.manager.is_connected(sid, namespace):
-            if time.monotonic() > deadline:
-                return
-            socketio.sleep(0.005)
-        socketio.emit("auth", auth, to=sid, namespace=namespace)
+    # python-socketio confirms a connection (sends CONNECT) after the connect handler
+    # returns; the reference server (Node) emits "auth" after it, as the gateway greets.
+    auths: dict[tuple[str, str], dict] = {}
+
+    def send_auth(sid, namespace):
+        auth = auths.pop((sid, namespace), None)
+        if auth is not None:
+            socketio.emit("auth", auth, to=sid, namespace=namespace)
+
+    socketio.server.manager.on_confirmed = send_auth
 
     # Node's ``socket.handshake.auth`` is ``{}`` when the CONNECT carries no payload.
     @socketio.on("connect")
     def on_connect(auth=None):
-        socketio.start_background_task(send_auth_once_connected, request.sid, auth or {}, "/")
+        auths[(request.sid, "/")] = auth or {}
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason):
@@ -122,9 +122,7 @@ def reference_app(settings: Settings):
 
     @socketio.on("connect", namespace=CUSTOM_NAMESPACE)
     def on_custom_connect(auth=None):
-        socketio.start_background_task(
-            send_auth_once_connected, request.sid, auth or {}, CUSTOM_NAMESPACE
-        )
+        auths[(request.sid, CUSTOM_NAMESPACE)] = auth or {}
 
     return app
 

@@ -71,7 +71,8 @@ def register(socketio, gateway, polling, deadline) -> None:
     ``polling`` is the table of their transports (``transport.polling.PollingClients``),
     ``deadline`` the handshake deadline a client that leaves the namespace has again."""
     hub, server = gateway.hub, socketio.server
-    server.manager.on_confirmed = hub.greet  # ``polling.ConfirmingManager``
+    # ``polling.ConfirmingManager``; the hub's clients are all on the default namespace.
+    server.manager.on_confirmed = lambda sid, _namespace: hub.greet(sid)
 
     def forged() -> bool:
         # python-socketio marks a client as connected only outside its real connect and

@@ -136,8 +136,8 @@ class PollingClients:
 
 
 class ConfirmingManager(socketio.Manager):
-    """python-socketio's client manager, telling ``on_confirmed(sid)`` when a client's
-    connection is confirmed to it.
+    """python-socketio's client manager, telling ``on_confirmed(sid, namespace)`` when a
+    client's connection to a namespace is confirmed to it.
 
     python-socketio runs the connect handler first, then sends the client its CONNECT
     packet and marks it connected here (``connect``, the manager's extension point); it
@@ -151,6 +151,6 @@ class ConfirmingManager(socketio.Manager):
 
     def connect(self, sid, namespace):
         sid = super().connect(sid, namespace)
-        if namespace == NAMESPACE and self.on_confirmed is not None:
-            self.on_confirmed(sid)
+        if self.on_confirmed is not None:
+            self.on_confirmed(sid, namespace)
         return sid

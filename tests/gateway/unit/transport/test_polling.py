@@ -195,14 +195,14 @@ def test_the_manager_confirms_a_client_once_python_socketio_connected_it():
     # server, after its connect handler, marks it connected; not before, not if refused.
     manager = ConfirmingManager()
     confirmed = []
-    manager.on_confirmed = confirmed.append
+    manager.on_confirmed = lambda sid, namespace: confirmed.append((sid, namespace))
     server = socketio.Server(client_manager=manager, async_mode="threading", async_handlers=False)
     http = werkzeug.test.Client(socketio.WSGIApp(server))
     seen_in_handler = []
 
     @server.on("connect")
     def connect(sid, environ, auth):
-        seen_in_handler.append(sid in confirmed)
+        seen_in_handler.append((sid, "/") in confirmed)
         return auth == {"token": "ok"}
 
     def join(token: str) -> str:
@@ -215,4 +215,4 @@ def test_the_manager_confirms_a_client_once_python_socketio_connected_it():
     accepted, refused = join("ok"), join("bad")
     assert seen_in_handler == [False, False]  # during the handler: not yet
     assert accepted.startswith("40{") and refused.startswith("44{")
-    assert confirmed == [json.loads(accepted[2:])["sid"]]  # once; the refused one never
+    assert confirmed == [(json.loads(accepted[2:])["sid"], "/")]  # once; the refused one never
