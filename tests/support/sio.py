@@ -6,7 +6,7 @@ import json
 import threading
 
 import websocket
-from drone_events.client import _InOrderSocketIOClient as InOrderSocketIOClient
+from drone_events.inorder import InOrderSocketIOClient
 
 from shared import contract
 from tests.support.waiting import wait_until

@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import engineio
 import socketio
 
 from . import protocol as p
 from .event import EnvelopeError, Event
+from .inorder import InOrderSocketIOClient
 from .reporting import Reporter
 from .resume import Backoff, Position, State
 
@@ -63,27 +63,6 @@ class SubscriptionError(RuntimeError):
 
 class RefreshError(RuntimeError):
     """The gateway refused a new token."""
-
-
-class _InOrderEngineIOClient(engineio.Client):
-    """Runs message handlers on the reading thread, one after the other.
-
-    ``engineio.Client`` starts a new thread per message, so two events sent in order can
-    reach the handlers out of order. The handlers of :class:`DroneEventsClient` only
-    record and queue work, so running them inline costs nothing.
-    """
-
-    def _trigger_event(self, event, *args, **kwargs):
-        # Except a Socket.IO DISCONNECT packet ("1..."): its handling joins the reading
-        # thread, which cannot happen on that thread.
-        if event == "message" and not (isinstance(args[0], str) and args[0].startswith("1")):
-            kwargs["run_async"] = False
-        return super()._trigger_event(event, *args, **kwargs)
-
-
-class _InOrderSocketIOClient(socketio.Client):
-    def _engineio_client_class(self):
-        return _InOrderEngineIOClient
 
 
 def _serial_list(serials: Iterable[str] | str | None) -> list[str]:
@@ -153,6 +132,7 @@ class DroneEventsClient:
         self._refreshed = threading.Event()
         self._refresh_reply: dict[str, Any] | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._room = threading.Condition()  # signalled as the dispatcher takes from _queue
         self._dispatcher: threading.Thread | None = None
         self._rejoin: threading.Thread | None = None
         self._closing = False
@@ -164,7 +144,7 @@ class DroneEventsClient:
         self.last_error: str | None = None
         self.duplicates_dropped = 0
         self.missed_notices = 0
-        self._sio = _InOrderSocketIOClient(
+        self._sio = InOrderSocketIOClient(
             reconnection=reconnect,
             reconnection_delay=reconnection_delay,
             reconnection_delay_max=reconnection_delay_max,
@@ -327,6 +307,8 @@ class DroneEventsClient:
         """Disconnect, stop reconnecting, and stop the dispatcher after queued callbacks."""
         self._closing = True
         self._stopped.set()
+        with self._room:
+            self._room.notify_all()  # a reading thread waiting for room gives up
         rejoin = self._rejoin
         if rejoin is not None and rejoin is not threading.current_thread():
             rejoin.join(10)
@@ -608,8 +590,8 @@ class DroneEventsClient:
         ``max_pending`` are queued: the socket is not read meanwhile, and the gateway
         sees a client that reads slowly."""
         if self.max_pending is not None:
-            while self._queue.qsize() >= self.max_pending and not self._closing:
-                self._stopped.wait(0.005)
+            with self._room:  # the dispatcher says when it took one (``_dispatch_loop``)
+                self._room.wait_for(lambda: self._queue.qsize() < self.max_pending or self._closing)
         self._queue.put(item)
 
     # --- dispatching (one thread, in arrival order) ---------------------------------
@@ -623,6 +605,8 @@ class DroneEventsClient:
     def _dispatch_loop(self) -> None:
         while True:
             item = self._queue.get()
+            with self._room:
+                self._room.notify()
             if item is _STOP:
                 return
             fn, *args = item
