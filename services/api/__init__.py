@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import atexit
 import logging
+from typing import TYPE_CHECKING
 
-from flask import Flask
-from pymongo.errors import PyMongoError
-
-from shared.proxies import trust_proxies
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,11 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
 
     ``start_relay=False`` leaves the outbox relay thread stopped (tests drive it by hand).
     """
-    # Here, not at the top: the server's master imports this package before its gevent
-    # workers patch the standard library, and redis takes names from ssl at import.
+    # Here, not at the top: ``python -m services.api`` imports this package before it
+    # patches the standard library for gevent, and these take names from ssl at import.
     import redis
+    from flask import Flask
+    from pymongo.errors import PyMongoError
 
     from services.api import docs, health
     from services.api.auth import init_auth
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, *, start_relay: bool = True) ->
     from shared.auth import TokenVerifier
     from shared.eventlog import EventLog
     from shared.events import dumps
+    from shared.proxies import trust_proxies
 
     settings = settings or Settings.from_env()
     verifier = TokenVerifier(settings)  # refuses production without a real key

@@ -7,6 +7,16 @@ python -m services.api dev-tokens            # var/dev-tokens.json, one token pe
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # First of all: gunicorn's gevent workers fork from this process, and a module imported
+    # before the standard library is patched keeps its unpatched ssl names (pymongo's TLS
+    # to MongoDB would block a worker). gevent's MonkeyPatchWarning names such modules.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+# ruff: noqa: E402 - the imports below come after patching
+
 import argparse
 import os
 import shutil

@@ -91,6 +91,9 @@ def test_server_serves_the_api(start_api, auth_headers, log_reader):
     assert response.status_code == 201
     assert [e["event"] for e in log_reader()] == ["drone.created"]
     assert requests.get(f"{api.url}/readyz", timeout=5).status_code == 200
+    # Not one warning, e.g. gevent's MonkeyPatchWarning: modules the master imported
+    # before patching (pymongo's ssl_context would not be cooperative in the workers).
+    assert '"logger":"py.warnings"' not in api.logs()
 
 
 def test_sigterm_finishes_requests_and_publishes_everything(
