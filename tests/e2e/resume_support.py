@@ -13,7 +13,7 @@ import redis
 import requests
 import socketio
 from drone_events import DroneEventsClient, parse_event_id
-from drone_events.client import _InOrderSocketIOClient as InOrderSocketIOClient
+from drone_events.inorder import InOrderSocketIOClient
 
 from shared import contract
 from tests.clients.conftest import JS_DIR, NodeProcess
