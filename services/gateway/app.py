@@ -145,15 +145,14 @@ def create_app(settings: Settings | None = None, *, session_handlers=None) -> Fl
     from services.gateway.extensions import socketio
     from services.gateway.gateway import Gateway
     from services.gateway.protocol_log import protocol_logger
+    from services.gateway.transport.polling import ConfirmingManager
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = settings.gateway_max_message_bytes
-    from services.gateway.transport.polling import ConfirmingManager
-
     socketio.init_app(
         app,
-        client_manager=ConfirmingManager(),
+        client_manager=ConfirmingManager(),  # when a polling client may be greeted
         async_mode=settings.gateway_async_mode,
         path=SOCKETIO_PATH,
         # No message queue: every replica reads the event log itself and sends only to

@@ -91,7 +91,7 @@ def register(socketio, gateway, polling, deadline) -> None:
             raise ConnectionRefusedError(_unauthorized(gateway, exc)) from None
         polling.add(transport)
         # The contract's ``connected`` event: once python-socketio has confirmed the
-        # connection to the client (``on_confirmed`` below), not from this handler.
+        # connection to the client (``on_confirmed``, set above), not from this handler.
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason):
