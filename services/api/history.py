@@ -60,7 +60,9 @@ class HistoryKeeper:
             current = self.event_log.epoch()
             verdict = epochs.judge(current, published)
             if verdict is Verdict.NEW_EPOCH:
-                current = self._begin(current)
+                # Nothing recorded anywhere yet: a new deployment, not a loss.
+                first = current is None and known_epoch is None and published == "0-0"
+                current = self._begin(current, first=first)
                 if current is None:  # another process is at it: judged again on the next call
                     self.epoch_id = None
                     return False
@@ -95,22 +97,25 @@ class HistoryKeeper:
     def _write_meta(self, fields: dict[str, Any]) -> None:
         self.meta.update_one({"_id": META_ID}, {"$set": fields}, upsert=True)
 
-    def _begin(self, current: epochs.Epoch | None):
+    def _begin(self, current: epochs.Epoch | None, *, first: bool):
         start = epochs.new_start(
             self.event_log.last_generated_id(), self.published, redis_time_ms(self.event_log.client)
         )
         new_id = uuid.uuid4().hex[:16]
         if not self.event_log.begin_epoch(current.id if current else None, new_id, start):
             return None
-        log.warning(
-            "the event history in Redis lost events (epoch %s, newest held %s, published %s):"
-            " new epoch %s from %s; resuming clients reload their state",
-            current.id if current else None,
-            current.last if current else None,
-            self.published,
-            new_id,
-            start,
-        )
+        if first:
+            log.info("the event history begins: epoch %s from %s", new_id, start)
+        else:
+            log.warning(
+                "the event history in Redis lost events (epoch %s, newest held %s, published %s):"
+                " new epoch %s from %s; resuming clients reload their state",
+                current.id if current else None,
+                current.last if current else None,
+                self.published,
+                new_id,
+                start,
+            )
         if self._on_new_epoch is not None:
             self._on_new_epoch()
         self._write_meta({"epoch": new_id, "start": start})

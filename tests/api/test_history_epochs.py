@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -19,15 +20,25 @@ def _state(event_log) -> dict[str, int]:
     }
 
 
-def test_the_first_write_begins_a_ready_epoch(register, event_log):
+def _history_lines(caplog) -> list[tuple[int, str]]:
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    return [(r.levelno, r.getMessage()) for r in records if r.name == "services.api.history"]
+
+
+def test_the_first_write_begins_a_ready_epoch(register, event_log, caplog):
+    caplog.set_level(logging.INFO, "services.api.history")
     register("E-1")
     epoch = event_log.epoch()
     assert epoch is not None and epoch.ready and epoch.start == "0-0"
     assert epoch.last == event_log.last_id()
+    # A new deployment has lost nothing: no warning that says it has.
+    lines = _history_lines(caplog)
+    assert (logging.INFO, f"the event history begins: epoch {epoch.id} from 0-0") in lines
+    assert not [line for line in lines if line[0] >= logging.WARNING]
 
 
 def test_redis_wiped_begins_a_new_epoch_after_every_published_id_and_rebuilds_the_state(
-    app, register, api, event_log, redis_client
+    app, register, api, event_log, redis_client, caplog
 ):
     register("E-1")
     register("E-2")
@@ -42,6 +53,10 @@ def test_redis_wiped_begins_a_new_epoch_after_every_published_id_and_rebuilds_th
 
     after = event_log.epoch()
     assert after.id != before.id and after.ready
+    assert any(
+        level == logging.WARNING and "lost events" in message
+        for level, message in _history_lines(caplog)
+    )
     assert epochs.parse_id(after.start) >= epochs.parse_id(last)
     assert _state(event_log) == {"E-1": 2, "E-2": 1}
     register("E-3")  # appends go on, after the start
