@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import types
 
 import pytest
@@ -22,11 +21,8 @@ class Server:
     """What the transport uses of python-socketio's Server, recording the calls."""
 
     def __init__(self):
-        self.emitted, self.disconnected, self.connected = [], [], set()
-        self.manager = types.SimpleNamespace(
-            eio_sid_from_sid=lambda sid, namespace: f"eio-{sid}",
-            is_connected=lambda sid, namespace: sid in self.connected,
-        )
+        self.emitted, self.disconnected = [], []
+        self.manager = types.SimpleNamespace(eio_sid_from_sid=lambda sid, namespace: f"eio-{sid}")
 
     def emit(self, event, data, *, to, namespace):
         self.emitted.append((event, data, to, namespace))
@@ -36,12 +32,11 @@ class Server:
 
 
 class Runtime:
-    """Tasks are kept for the test to run; events and sleep are real."""
+    """Tasks are kept for the test to run; events are real."""
 
     def __init__(self):
         self.tasks = []
         self.event = threading.Event
-        self.sleep = time.sleep
 
     def spawn(self, target, *args, **kwargs):
         self.tasks.append(lambda: target(*args, **kwargs))
